@@ -1,0 +1,474 @@
+//! Tests of the hierarchical page counter (`kernel/cgroup/pins/counter.rs`).
+
+use core::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+
+use pins_host_tests::counter::{charge_unchecked, try_charge, uncharge, Level, UNLIMITED};
+
+/// Usage of every level, in order.
+fn usages(levels: &[&Level]) -> Vec<u64> {
+    levels.iter().map(|l| l.usage()).collect()
+}
+
+/// Peak of every level, in order.
+fn peaks(levels: &[&Level]) -> Vec<u64> {
+    levels.iter().map(|l| l.peak()).collect()
+}
+
+/// Asserts that a charge was refused by exactly `expected`.
+#[track_caller]
+fn assert_refused_by(result: Result<(), &Level>, expected: &Level) {
+    match result {
+        Ok(()) => panic!("charge succeeded, expected a refusal"),
+        Err(level) => assert!(ptr::eq(level, expected), "refused by the wrong level"),
+    }
+}
+
+#[test]
+fn fresh_level_is_empty_and_unlimited() {
+    let level = Level::new();
+    assert_eq!(level.usage(), 0);
+    assert_eq!(level.max(), UNLIMITED);
+    assert_eq!(level.peak(), 0);
+
+    let level = Level::default();
+    assert_eq!(level.usage(), 0);
+    assert_eq!(level.max(), UNLIMITED);
+    assert_eq!(level.peak(), 0);
+}
+
+#[test]
+fn single_level_charges_up_to_exactly_the_limit() {
+    let level = Level::new();
+    level.set_max(10);
+    assert_eq!(level.max(), 10);
+
+    assert!(try_charge([&level], 4).is_ok());
+    assert!(try_charge([&level], 6).is_ok());
+    assert_eq!(level.usage(), 10);
+
+    assert_refused_by(try_charge([&level], 1), &level);
+    assert_eq!(level.usage(), 10);
+    assert_eq!(level.peak(), 10);
+
+    // A charge that overshoots by more than one page is refused as a whole,
+    // not partially applied.
+    let other = Level::new();
+    other.set_max(10);
+    assert!(try_charge([&other], 7).is_ok());
+    assert_refused_by(try_charge([&other], 4), &other);
+    assert_eq!(other.usage(), 7);
+}
+
+#[test]
+fn chain_refusal_names_the_tightest_level_and_is_all_or_nothing() {
+    // For each level in turn being the tightest, fill it to its limit through
+    // the full chain, then check that one more page is refused by that level
+    // and that no level's usage moved.
+    for tight in 0..3 {
+        let child = Level::new();
+        let parent = Level::new();
+        let grandparent = Level::new();
+        let chain = [&child, &parent, &grandparent];
+        for (i, level) in chain.iter().enumerate() {
+            level.set_max(if i == tight { 5 } else { 100 });
+        }
+        // Give the ancestors some usage of their own (through a sibling
+        // chain) so that "unchanged" is not simply "zero".
+        let sibling = Level::new();
+        assert!(try_charge([&sibling, &parent, &grandparent], 2).is_ok());
+
+        let room = chain[tight].max() - chain[tight].usage();
+        assert!(try_charge(chain, room).is_ok(), "tight={tight}");
+        assert_eq!(chain[tight].usage(), chain[tight].max());
+
+        let before = usages(&chain);
+        let peaks_before = peaks(&chain);
+        assert_refused_by(try_charge(chain, 1), chain[tight]);
+        assert_eq!(
+            usages(&chain),
+            before,
+            "tight={tight}: charge not rolled back"
+        );
+        // The refusing level and everything above it were never raised.
+        assert_eq!(
+            peaks(&chain)[tight..],
+            peaks_before[tight..],
+            "tight={tight}: refused charge raised a peak"
+        );
+
+        // The sibling's charge is still there and still balanced.
+        assert!(uncharge([&sibling, &parent, &grandparent], 2));
+        assert!(uncharge(chain, room));
+        assert_eq!(usages(&chain), [0, 0, 0], "tight={tight}");
+    }
+}
+
+#[test]
+fn chain_reports_the_first_refusing_level_when_several_would_refuse() {
+    let child = Level::new();
+    let parent = Level::new();
+    let grandparent = Level::new();
+    parent.set_max(3);
+    grandparent.set_max(3);
+    let chain = [&child, &parent, &grandparent];
+
+    assert!(try_charge(chain, 3).is_ok());
+    assert_refused_by(try_charge(chain, 1), &parent);
+    assert_eq!(usages(&chain), [3, 3, 3]);
+
+    // With the parent relaxed, the grandparent is the one that refuses, after
+    // child and parent were raised: both must be lowered again.
+    parent.set_max(UNLIMITED);
+    assert_refused_by(try_charge(chain, 2), &grandparent);
+    assert_eq!(usages(&chain), [3, 3, 3]);
+}
+
+#[test]
+fn lowering_max_below_usage_blocks_charges_until_uncharged() {
+    let child = Level::new();
+    let parent = Level::new();
+    let chain = [&child, &parent];
+    assert!(try_charge(chain, 10).is_ok());
+
+    parent.set_max(4);
+    assert_eq!(parent.max(), 4);
+    assert_eq!(
+        usages(&chain),
+        [10, 10],
+        "set_max must not take anything back"
+    );
+
+    assert_refused_by(try_charge(chain, 1), &parent);
+    assert_eq!(usages(&chain), [10, 10]);
+
+    // Still above the limit after uncharging some: still refused.
+    assert!(uncharge(chain, 6));
+    assert_eq!(usages(&chain), [4, 4]);
+    assert_refused_by(try_charge(chain, 1), &parent);
+
+    // Below the limit again: charges within the room succeed.
+    assert!(uncharge(chain, 2));
+    assert!(try_charge(chain, 2).is_ok());
+    assert_eq!(usages(&chain), [4, 4]);
+    assert_refused_by(try_charge(chain, 1), &parent);
+}
+
+#[test]
+fn overflowing_charges_fail_cleanly_even_when_unlimited() {
+    // A count that would overflow an existing usage.
+    let level = Level::new();
+    assert!(try_charge([&level], 1).is_ok());
+    assert_refused_by(try_charge([&level], u64::MAX), &level);
+    assert_eq!(level.usage(), 1);
+    assert_eq!(level.peak(), 1);
+
+    assert!(try_charge([&level], 1000).is_ok());
+    assert_refused_by(try_charge([&level], u64::MAX - 1000), &level);
+    assert_eq!(level.usage(), 1001);
+
+    // u64::MAX - 1 pages through an all-unlimited chain whose ancestor
+    // already holds a page: the child is raised first and must be rolled
+    // back when the parent would reach the UNLIMITED sentinel.
+    let sibling = Level::new();
+    let child = Level::new();
+    let parent = Level::new();
+    let grandparent = Level::new();
+    assert!(try_charge([&sibling, &parent, &grandparent], 1).is_ok());
+    let chain = [&child, &parent, &grandparent];
+    assert_refused_by(try_charge(chain, u64::MAX - 1), &parent);
+    assert_eq!(usages(&chain), [0, 1, 1]);
+    assert_eq!(sibling.usage(), 1);
+
+    // Boundary: no usage may reach UNLIMITED, the "no limit" sentinel, so
+    // an absurd u64::MAX pages is refused even by a fresh unlimited level;
+    // one page less fits, and then nothing more does.
+    let full = Level::new();
+    assert_refused_by(try_charge([&full], u64::MAX), &full);
+    assert_eq!(full.usage(), 0);
+    assert!(try_charge([&full], u64::MAX - 1).is_ok());
+    assert_eq!(full.usage(), u64::MAX - 1);
+    assert_refused_by(try_charge([&full], 1), &full);
+    assert_eq!(full.usage(), u64::MAX - 1);
+}
+
+#[test]
+fn charge_unchecked_ignores_limits_and_saturates() {
+    let child = Level::new();
+    let parent = Level::new();
+    child.set_max(2);
+    parent.set_max(1);
+    let chain = [&child, &parent];
+
+    charge_unchecked(chain, 5);
+    assert_eq!(usages(&chain), [5, 5], "unchecked charges ignore the limit");
+    assert_eq!(peaks(&chain), [5, 5]);
+    assert_refused_by(try_charge(chain, 1), &child);
+
+    charge_unchecked(chain, u64::MAX - 10);
+    assert_eq!(usages(&chain), [u64::MAX - 5, u64::MAX - 5]);
+
+    charge_unchecked(chain, 100);
+    assert_eq!(
+        usages(&chain),
+        [u64::MAX, u64::MAX],
+        "must saturate, not wrap"
+    );
+    assert_eq!(peaks(&chain), [u64::MAX, u64::MAX]);
+
+    charge_unchecked(chain, u64::MAX);
+    assert_eq!(usages(&chain), [u64::MAX, u64::MAX]);
+}
+
+#[test]
+fn uncharging_more_than_charged_reports_and_clamps_at_zero() {
+    let child = Level::new();
+    let parent = Level::new();
+    let grandparent = Level::new();
+    let chain = [&child, &parent, &grandparent];
+
+    assert!(try_charge(chain, 3).is_ok());
+    // The parent and grandparent also hold a sibling's pages.
+    let sibling = Level::new();
+    assert!(try_charge([&sibling, &parent, &grandparent], 10).is_ok());
+
+    // 5 > child's 3: unbalanced, child clamped to 0, ancestors lowered by 5.
+    assert!(!uncharge(chain, 5));
+    assert_eq!(usages(&chain), [0, 8, 8]);
+
+    // Uncharging an empty level does not wrap.
+    assert!(!uncharge([&child], 1));
+    assert_eq!(child.usage(), 0);
+    assert!(!uncharge([&child], u64::MAX));
+    assert_eq!(child.usage(), 0);
+
+    // Balanced uncharges return true and bring every level back to 0.
+    assert!(uncharge([&sibling, &parent, &grandparent], 8));
+    assert_eq!(usages(&[&sibling, &parent, &grandparent]), [2, 0, 0]);
+
+    let a = Level::new();
+    let b = Level::new();
+    let c = Level::new();
+    assert!(try_charge([&a, &b, &c], 7).is_ok());
+    assert!(try_charge([&a, &b, &c], 9).is_ok());
+    assert!(uncharge([&a, &b, &c], 9));
+    assert!(uncharge([&a, &b, &c], 7));
+    assert_eq!(usages(&[&a, &b, &c]), [0, 0, 0]);
+    assert!(uncharge([&a, &b, &c], 0), "uncharging nothing is balanced");
+}
+
+#[test]
+fn peak_tracks_the_maximum_and_ignores_refusals() {
+    let level = Level::new();
+    level.set_max(20);
+
+    assert!(try_charge([&level], 5).is_ok());
+    assert_eq!(level.peak(), 5);
+    assert!(try_charge([&level], 7).is_ok());
+    assert_eq!(level.peak(), 12);
+
+    assert!(uncharge([&level], 10));
+    assert_eq!(level.usage(), 2);
+    assert_eq!(level.peak(), 12, "peak must not drop on uncharge");
+
+    assert!(try_charge([&level], 4).is_ok());
+    assert_eq!(level.peak(), 12, "usage 6 is below the peak");
+
+    assert_refused_by(try_charge([&level], 15), &level);
+    assert_eq!(level.peak(), 12, "a refused charge must not raise the peak");
+
+    assert!(try_charge([&level], 14).is_ok());
+    assert_eq!(level.usage(), 20);
+    assert_eq!(level.peak(), 20);
+    assert!(uncharge([&level], 20));
+    assert_eq!(level.peak(), 20);
+}
+
+#[test]
+fn zero_page_charge_succeeds_and_changes_nothing() {
+    let child = Level::new();
+    let parent = Level::new();
+    parent.set_max(0);
+    let chain = [&child, &parent];
+
+    assert!(
+        try_charge(chain, 0).is_ok(),
+        "zero pages fit even a zero limit"
+    );
+    assert_eq!(usages(&chain), [0, 0]);
+    assert_eq!(peaks(&chain), [0, 0]);
+    assert_refused_by(try_charge(chain, 1), &parent);
+
+    parent.set_max(5);
+    assert!(try_charge(chain, 5).is_ok());
+    assert!(try_charge(chain, 0).is_ok(), "zero pages fit a full level");
+    assert_eq!(usages(&chain), [5, 5]);
+
+    // An empty chain accepts anything: there is nothing to refuse.
+    assert!(try_charge(core::iter::empty::<&Level>(), 3).is_ok());
+}
+
+#[test]
+fn siblings_share_the_parent_limit() {
+    let left = Level::new();
+    let right = Level::new();
+    let parent = Level::new();
+    parent.set_max(10);
+
+    assert!(try_charge([&left, &parent], 6).is_ok());
+    assert_refused_by(try_charge([&right, &parent], 5), &parent);
+    assert_eq!(right.usage(), 0, "the refused sibling was rolled back");
+    assert!(try_charge([&right, &parent], 4).is_ok());
+    assert_eq!((left.usage(), right.usage(), parent.usage()), (6, 4, 10));
+    assert_refused_by(try_charge([&left, &parent], 1), &parent);
+
+    assert!(uncharge([&left, &parent], 6));
+    assert!(try_charge([&right, &parent], 6).is_ok());
+    assert_eq!((left.usage(), right.usage(), parent.usage()), (0, 10, 10));
+}
+
+/// A tiny xorshift64 PRNG: enough to vary charge sizes, no crates.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+#[test]
+fn concurrent_charges_never_exceed_any_limit() {
+    const WORKERS: usize = 8;
+    const ITERATIONS: u64 = 200_000;
+
+    // Two leaves under a parent under a grandparent, plus an unlimited
+    // second branch under the grandparent so that the grandparent's limit
+    // binds too (the first branch alone is capped by the parent at 70).
+    let leaves = [Level::new(), Level::new()];
+    let parent = Level::new();
+    let grandparent = Level::new();
+    let other_leaf = Level::new();
+    let other_parent = Level::new();
+    leaves[0].set_max(50);
+    leaves[1].set_max(50);
+    parent.set_max(70);
+    grandparent.set_max(90);
+
+    let all: [&Level; 6] = [
+        &leaves[0],
+        &leaves[1],
+        &parent,
+        &grandparent,
+        &other_leaf,
+        &other_parent,
+    ];
+    // Workers 0..=5 alternate between the two leaves, 6 and 7 use the
+    // other branch.
+    let chain_of = |w: usize| -> [&Level; 3] {
+        if w >= 6 {
+            [&other_leaf, &other_parent, &grandparent]
+        } else {
+            [&leaves[w % 2], &parent, &grandparent]
+        }
+    };
+
+    let done = AtomicBool::new(false);
+    let violations = AtomicU64::new(0);
+    let observations = AtomicU64::new(0);
+    let charged = AtomicU64::new(0);
+    let unbalanced = AtomicU64::new(0);
+    // Refusals by each level of `all`.
+    let refused: [AtomicU64; 6] = Default::default();
+
+    thread::scope(|s| {
+        s.spawn(|| {
+            let mut seen = 0;
+            while !done.load(Ordering::Relaxed) {
+                for level in all {
+                    if level.usage() > level.max() || level.peak() > level.max() {
+                        violations.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                seen += 1;
+            }
+            observations.store(seen, Ordering::Relaxed);
+        });
+
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let chain = chain_of(w);
+                let (all, refused) = (&all, &refused);
+                let (charged, unbalanced) = (&charged, &unbalanced);
+                s.spawn(move || {
+                    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1) << 32);
+                    let mut held = Vec::with_capacity(8);
+                    let release = |held: &mut Vec<u64>| {
+                        for pages in held.drain(..) {
+                            if !uncharge(chain, pages) {
+                                unbalanced.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    };
+                    let mut ok = 0;
+                    for _ in 0..ITERATIONS {
+                        let r = rng.next();
+                        let pages = 1 + (r & 7);
+                        match try_charge(chain, pages) {
+                            Ok(()) => {
+                                ok += 1;
+                                held.push(pages);
+                            }
+                            Err(level) => {
+                                let i = all.iter().position(|l| ptr::eq(*l, level)).unwrap();
+                                refused[i].fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        // Hold between one and eight charges before releasing.
+                        if held.len() > ((r >> 8) & 7) as usize {
+                            release(&mut held);
+                        }
+                    }
+                    release(&mut held);
+                    charged.fetch_add(ok, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+
+    let refused: Vec<u64> = refused.iter().map(|r| r.load(Ordering::Relaxed)).collect();
+    let ok = charged.load(Ordering::Relaxed);
+    let observations = observations.load(Ordering::Relaxed);
+    eprintln!("charged {ok}, refused by level {refused:?}, observations {observations}");
+
+    assert_eq!(
+        violations.load(Ordering::Relaxed),
+        0,
+        "usage or peak above max"
+    );
+    assert!(observations > 0, "the observer never ran");
+    assert_eq!(unbalanced.load(Ordering::Relaxed), 0, "unbalanced uncharge");
+    assert_eq!(
+        ok + refused.iter().sum::<u64>(),
+        WORKERS as u64 * ITERATIONS
+    );
+    assert!(ok > 0, "no charge succeeded: the test proves nothing");
+    // Every limited level refused some charges, so every limit was tested.
+    for (i, &n) in refused[..4].iter().enumerate() {
+        assert!(n > 0, "level {i} never refused: limit never reached");
+    }
+    assert_eq!(refused[4] + refused[5], 0, "unlimited levels refused");
+    for (i, level) in all.iter().enumerate() {
+        assert!(level.peak() <= level.max(), "level {i}: peak above max");
+        assert_eq!(level.usage(), 0, "level {i}: usage left behind");
+    }
+}
