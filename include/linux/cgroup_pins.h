@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The pins cgroup controller: limits how much memory a cgroup may pin or
+ * lock. The controller is written in Rust (kernel/cgroup/pins/); this is its
+ * interface for the rest of the kernel. Most callers want the vm_account API
+ * instead, which charges the pins cgroup and RLIMIT_MEMLOCK together.
+ */
+#ifndef _LINUX_CGROUP_PINS_H
+#define _LINUX_CGROUP_PINS_H
+
+#include <linux/errno.h>
+
+struct task_struct;
+
+/*
+ * A cgroup of the pins controller. Opaque: only the functions below use it.
+ * A NULL pointer is a valid "no cgroup": it is never charged.
+ */
+struct pins_cgroup;
+
+#ifdef CONFIG_CGROUP_PINS
+
+/**
+ * pins_cgroup_get() - get the pins cgroup of a task
+ * @task: the task
+ *
+ * Return: the pins cgroup @task belongs to now, with a reference held that
+ * keeps it alive (even after it is removed) until pins_cgroup_put(). Charges
+ * made to it stay with it if @task moves to another cgroup.
+ */
+struct pins_cgroup *pins_cgroup_get(struct task_struct *task);
+
+/**
+ * pins_cgroup_put() - put a reference taken by pins_cgroup_get()
+ * @pins: the pins cgroup, or NULL
+ */
+void pins_cgroup_put(struct pins_cgroup *pins);
+
+/**
+ * pins_cgroup_try_charge() - charge pinned pages to a pins cgroup
+ * @pins: a pins cgroup the caller holds a reference on, or NULL
+ * @npages: number of pages
+ *
+ * Charges @npages to @pins and each of its ancestors below the root. The
+ * charge is all or nothing: it succeeds only if no level goes above its
+ * pins.max, and no level ever does, even while concurrent charges race.
+ *
+ * Return: 0 on success, -ENOMEM if a limit refused the charge (nothing is
+ * charged then). A NULL @pins always succeeds.
+ */
+int pins_cgroup_try_charge(struct pins_cgroup *pins, unsigned long npages);
+
+/**
+ * pins_cgroup_uncharge() - return pages charged by pins_cgroup_try_charge()
+ * @pins: the pins cgroup that was charged, or NULL
+ * @npages: number of pages
+ *
+ * Never fails. Returning more than was charged is a bug: it is reported once
+ * with a warning and the counters are clamped at zero.
+ */
+void pins_cgroup_uncharge(struct pins_cgroup *pins, unsigned long npages);
+
+#else /* !CONFIG_CGROUP_PINS */
+
+static inline struct pins_cgroup *pins_cgroup_get(struct task_struct *task)
+{
+	return NULL;
+}
+
+static inline void pins_cgroup_put(struct pins_cgroup *pins)
+{
+}
+
+static inline int pins_cgroup_try_charge(struct pins_cgroup *pins,
+					 unsigned long npages)
+{
+	return 0;
+}
+
+static inline void pins_cgroup_uncharge(struct pins_cgroup *pins,
+					unsigned long npages)
+{
+}
+
+#endif /* CONFIG_CGROUP_PINS */
+
+#endif /* _LINUX_CGROUP_PINS_H */
