@@ -1,0 +1,1195 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tests for the "pins" cgroup v2 controller, which limits how much memory
+ * the tasks of a cgroup may pin or lock.
+ *
+ * The interface files are pins.max (rw) and pins.current (ro). Both are
+ * missing on the root cgroup. pins.max takes "max" or a decimal byte count
+ * with an optional K/M/G/T/P/E suffix and is stored in whole pages.
+ *
+ * If the kernel was built with the test-only charge hook, the debugfs file
+ * /sys/kernel/debug/pins_test is used to drive the charge path: each open()
+ * binds the fd to the pins cgroup of the opening task, "charge N" and
+ * "uncharge N" move N pages in and out of that cgroup and its ancestors,
+ * a read returns what the fd holds and close() gives it all back.
+ */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../kselftest.h"
+#include "cgroup_util.h"
+
+#define PINS_DEBUGFS	"/sys/kernel/debug"
+#define PINS_HOOK	PINS_DEBUGFS "/pins_test"
+
+/* Used for "max" in the pins.max expectations below. */
+#define PINS_MAX	(-1LL)
+
+static long page_size;
+static const char *skip_reason;
+
+/* Copy @src into @dst with newlines and tabs escaped, for messages. */
+static const char *escape(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+
+	for (; *src && i + 3 < size; src++) {
+		if (*src == '\n' || *src == '\t') {
+			dst[i++] = '\\';
+			dst[i++] = *src == '\n' ? 'n' : 't';
+		} else {
+			dst[i++] = *src;
+		}
+	}
+	dst[i] = '\0';
+
+	return dst;
+}
+
+/*
+ * Returns 1 if @word is one of the space separated words of
+ * @cgroup/@control, 0 if it is not and -1 if the file can't be read.
+ */
+static int cg_has_word(const char *cgroup, const char *control,
+		       const char *word)
+{
+	char buf[PAGE_SIZE];
+	char *tok, *save;
+
+	if (cg_read(cgroup, control, buf, sizeof(buf)))
+		return -1;
+
+	for (tok = strtok_r(buf, "\n ", &save); tok;
+	     tok = strtok_r(NULL, "\n ", &save))
+		if (!strcmp(tok, word))
+			return 1;
+
+	return 0;
+}
+
+/*
+ * Every test starts here: skip if the controller isn't built in,
+ * otherwise make sure it is enabled for the children of the root.
+ */
+static int pins_prepare(const char *root)
+{
+	if (cg_has_word(root, "cgroup.controllers", "pins") != 1) {
+		skip_reason = "pins controller not available";
+		return KSFT_SKIP;
+	}
+
+	if (cg_write(root, "cgroup.subtree_control", "+pins")) {
+		ksft_print_msg("can't enable pins in %s\n", root);
+		return KSFT_FAIL;
+	}
+
+	return KSFT_PASS;
+}
+
+/* Create @cgroup and, if @enable, enable pins for its children. */
+static int pins_create(const char *cgroup, bool enable)
+{
+	if (cg_create(cgroup)) {
+		ksft_print_msg("mkdir %s: %s\n", cgroup, strerror(errno));
+		return -1;
+	}
+
+	if (enable && cg_write(cgroup, "cgroup.subtree_control", "+pins")) {
+		ksft_print_msg("can't enable pins in %s\n", cgroup);
+		return -1;
+	}
+
+	return 0;
+}
+
+/* Returns 0 if @cgroup/@control reads back exactly @expected. */
+static int pins_expect_str(const char *cgroup, const char *control,
+			   const char *expected)
+{
+	char buf[128], got[256], want[256];
+	int ret;
+
+	ret = cg_read(cgroup, control, buf, sizeof(buf));
+	if (ret) {
+		ksft_print_msg("read %s/%s: %s\n", cgroup, control,
+			       strerror(-ret));
+		return -1;
+	}
+
+	if (strcmp(buf, expected)) {
+		ksft_print_msg("%s/%s: got \"%s\", expected \"%s\"\n",
+			       cgroup, control,
+			       escape(got, sizeof(got), buf),
+			       escape(want, sizeof(want), expected));
+		return -1;
+	}
+
+	return 0;
+}
+
+/* Format @pages (or PINS_MAX) the way pins.max and pins.current show it. */
+static void pins_format(char *buf, size_t size, long long pages)
+{
+	if (pages == PINS_MAX)
+		snprintf(buf, size, "max\n");
+	else
+		snprintf(buf, size, "%llu\n",
+			 (unsigned long long)pages * page_size);
+}
+
+/* Returns 0 if @cgroup/@control shows exactly @pages pages. */
+static int pins_expect(const char *cgroup, const char *control,
+		       long long pages)
+{
+	char want[64];
+
+	pins_format(want, sizeof(want), pages);
+
+	return pins_expect_str(cgroup, control, want);
+}
+
+/*
+ * Write the exact bytes of @buf to @cgroup/@control with one write(2).
+ * Returns 0 if all of them were taken, -errno if the open or the write
+ * failed and -EIO on a short write.
+ */
+static int pins_write(const char *cgroup, const char *control,
+		      const char *buf)
+{
+	size_t len = strlen(buf);
+	ssize_t ret;
+	int fd, err;
+
+	fd = cg_open(cgroup, control, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+
+	ret = write(fd, buf, len);
+	err = errno;
+	close(fd);
+
+	if (ret < 0)
+		return -err;
+
+	return (size_t)ret == len ? 0 : -EIO;
+}
+
+/* Set pins.max of @cgroup to @pages pages (or PINS_MAX) and check it. */
+static int pins_set_max(const char *cgroup, long long pages)
+{
+	char buf[64];
+	int ret;
+
+	if (pages == PINS_MAX)
+		snprintf(buf, sizeof(buf), "max");
+	else
+		snprintf(buf, sizeof(buf), "%llu",
+			 (unsigned long long)pages * page_size);
+
+	ret = pins_write(cgroup, "pins.max", buf);
+	if (ret) {
+		ksft_print_msg("write \"%s\" to %s/pins.max: %s\n", buf,
+			       cgroup, strerror(-ret));
+		return -1;
+	}
+
+	return pins_expect(cgroup, "pins.max", pages);
+}
+
+/*
+ * Skip unless the test-only charge hook exists. debugfs is mounted
+ * first if needed.
+ */
+static int pins_prepare_hook(const char *root)
+{
+	int ret;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+
+	if (!access(PINS_HOOK, F_OK))
+		return KSFT_PASS;
+
+	if (proc_mount_contains(" " PINS_DEBUGFS " debugfs ") <= 0 &&
+	    mount("debugfs", PINS_DEBUGFS, "debugfs", 0, NULL) &&
+	    errno != EBUSY)
+		ksft_print_msg("mount debugfs: %s\n", strerror(errno));
+
+	if (!access(PINS_HOOK, F_OK))
+		return KSFT_PASS;
+
+	skip_reason = "pins test hook not built";
+	return KSFT_SKIP;
+}
+
+/*
+ * Open the charge hook from inside @cgroup, so that the fd charges
+ * @cgroup, then move back to @root. Returns the fd or -1.
+ */
+static int hook_open(const char *root, const char *cgroup)
+{
+	int fd, err;
+
+	if (cg_enter_current(cgroup)) {
+		ksft_print_msg("can't move into %s\n", cgroup);
+		return -1;
+	}
+
+	fd = open(PINS_HOOK, O_RDWR | O_CLOEXEC);
+	err = errno;
+
+	if (cg_enter_current(root)) {
+		ksft_print_msg("can't move back into %s\n", root);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+
+	if (fd < 0)
+		ksft_print_msg("open %s: %s\n", PINS_HOOK, strerror(err));
+
+	return fd;
+}
+
+/*
+ * Write "@cmd @pages" to the hook @fd. Returns 0 if the whole command
+ * was taken, -errno if the write failed and -EIO on a short write.
+ */
+static int hook_write(int fd, const char *cmd, long pages)
+{
+	char buf[64];
+	ssize_t ret;
+	int len;
+
+	len = snprintf(buf, sizeof(buf), "%s %ld\n", cmd, pages);
+
+	/*
+	 * Each command is a message of its own: write it at offset 0 so it
+	 * doesn't matter what the hook does with the file position, unless
+	 * the file can't do positional I/O at all.
+	 */
+	ret = pwrite(fd, buf, len, 0);
+	if (ret < 0 && errno == ESPIPE)
+		ret = write(fd, buf, len);
+	if (ret < 0)
+		return -errno;
+
+	return ret == len ? 0 : -EIO;
+}
+
+/* Returns 0 if "@cmd @pages" on @fd ends with @expected (0 or -errno). */
+static int hook_cmd(int fd, const char *cmd, long pages, int expected)
+{
+	int ret;
+
+	ret = hook_write(fd, cmd, pages);
+	if (ret != expected) {
+		ksft_print_msg("\"%s %ld\": got %d (%s), expected %d (%s)\n",
+			       cmd, pages, ret, strerror(-ret),
+			       expected, strerror(-expected));
+		return -1;
+	}
+
+	return 0;
+}
+
+/* Returns 0 if a read of the hook @fd reports @pages held pages. */
+static int hook_expect(int fd, long pages)
+{
+	char buf[64], got[128], want[64];
+	ssize_t len;
+
+	len = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (len < 0 && errno == ESPIPE)
+		len = read(fd, buf, sizeof(buf) - 1);
+	if (len < 0) {
+		ksft_print_msg("read %s: %s\n", PINS_HOOK, strerror(errno));
+		return -1;
+	}
+	buf[len] = '\0';
+
+	snprintf(want, sizeof(want), "%ld\n", pages);
+	if (strcmp(buf, want)) {
+		ksft_print_msg("%s: got \"%s\", expected %ld pages\n",
+			       PINS_HOOK, escape(got, sizeof(got), buf), pages);
+		return -1;
+	}
+
+	return 0;
+}
+
+static void hook_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/*
+ * pins is listed in the root's cgroup.controllers, can be enabled in the
+ * root's cgroup.subtree_control and then shows up in the controllers of
+ * a new child.
+ */
+static int test_pins_listed_and_enabled(const char *root)
+{
+	int ret;
+	char *child = NULL;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	if (cg_has_word(root, "cgroup.subtree_control", "pins") != 1)
+		goto cleanup;
+
+	child = cg_name(root, "pins_test_listed");
+	if (!child || pins_create(child, false))
+		goto cleanup;
+
+	if (cg_has_word(child, "cgroup.controllers", "pins") != 1)
+		goto cleanup;
+
+	/* Nothing is enabled below the child until it is asked for. */
+	if (cg_has_word(child, "cgroup.subtree_control", "pins") != 0)
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	cg_destroy(child);
+	free(child);
+
+	return ret;
+}
+
+/* Returns 0 if @cgroup has neither pins.max nor pins.current. */
+static int pins_files_absent(const char *cgroup)
+{
+	static const char * const files[] = { "pins.max", "pins.current" };
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(path, sizeof(path), "%s/%s", cgroup, files[i]);
+		if (!access(path, F_OK) || errno != ENOENT) {
+			ksft_print_msg("%s: unexpectedly present\n", path);
+			return -1;
+		}
+	}
+
+	return 0;
+}
+
+/*
+ * Returns 0 if @cgroup has a writable pins.max and a read-only
+ * pins.current.
+ */
+static int pins_files_present(const char *cgroup)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/pins.max", cgroup);
+	if (stat(path, &st) || !S_ISREG(st.st_mode) ||
+	    !(st.st_mode & 0200) || !(st.st_mode & 0400)) {
+		ksft_print_msg("%s: missing or not rw\n", path);
+		return -1;
+	}
+
+	snprintf(path, sizeof(path), "%s/pins.current", cgroup);
+	if (stat(path, &st) || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 0222) || !(st.st_mode & 0400)) {
+		ksft_print_msg("%s: missing or not ro\n", path);
+		return -1;
+	}
+
+	return 0;
+}
+
+/*
+ * The root cgroup has no pins files. A child has pins.max and
+ * pins.current, and so does a grandchild once the child enables pins.
+ */
+static int test_pins_files(const char *root)
+{
+	int ret;
+	char *child = NULL, *grandchild = NULL;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	if (pins_files_absent(root))
+		goto cleanup;
+
+	child = cg_name(root, "pins_test_files");
+	grandchild = child ? cg_name(child, "grandchild") : NULL;
+	if (!grandchild)
+		goto cleanup;
+
+	if (pins_create(child, false) || pins_create(grandchild, false))
+		goto cleanup;
+
+	if (pins_files_present(child))
+		goto cleanup;
+
+	/* pins isn't enabled in the child's subtree_control yet. */
+	if (pins_files_absent(grandchild))
+		goto cleanup;
+
+	if (cg_write(child, "cgroup.subtree_control", "+pins"))
+		goto cleanup;
+
+	if (pins_files_present(grandchild))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	cg_destroy(grandchild);
+	cg_destroy(child);
+	free(grandchild);
+	free(child);
+
+	return ret;
+}
+
+/* A new child and grandchild start out unlimited and with nothing pinned. */
+static int test_pins_defaults(const char *root)
+{
+	int ret;
+	char *child = NULL, *grandchild = NULL;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	child = cg_name(root, "pins_test_defaults");
+	grandchild = child ? cg_name(child, "grandchild") : NULL;
+	if (!grandchild)
+		goto cleanup;
+
+	if (pins_create(child, true) || pins_create(grandchild, false))
+		goto cleanup;
+
+	if (pins_expect_str(child, "pins.max", "max\n") ||
+	    pins_expect_str(child, "pins.current", "0\n"))
+		goto cleanup;
+
+	if (pins_expect_str(grandchild, "pins.max", "max\n") ||
+	    pins_expect_str(grandchild, "pins.current", "0\n"))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	cg_destroy(grandchild);
+	cg_destroy(child);
+	free(grandchild);
+	free(child);
+
+	return ret;
+}
+
+#define KIB	1024ULL
+#define MIB	(1024 * KIB)
+#define GIB	(1024 * MIB)
+#define TIB	(1024 * GIB)
+#define PIB	(1024 * TIB)
+#define EIB	(1024 * PIB)
+
+/*
+ * Valid pins.max input and the byte count it stands for. The value read
+ * back is that count rounded down to whole pages; ULLONG_MAX means "max".
+ */
+static const struct {
+	const char *input;
+	unsigned long long bytes;
+} pins_max_good[] = {
+	{ "4096",		4096 },
+	{ "4097",		4097 },
+	{ "8191",		8191 },
+	{ "1000",		1000 },
+	{ "0",			0 },
+	{ "4k",			4 * KIB },
+	{ "4K",			4 * KIB },
+	{ "1M",			MIB },
+	{ "3m",			3 * MIB },
+	{ "2G",			2 * GIB },
+	{ "5g",			5 * GIB },
+	{ "1T",			TIB },
+	{ "1p",			PIB },
+	{ "1E",			EIB },
+	{ "  8192 \040\n",	8192 },	/* two trailing blanks */
+	{ "\t16384\n",		16384 },
+	{ "12288\n",		12288 },
+	{ "max\n",		ULLONG_MAX },
+	{ "max",		ULLONG_MAX },
+	{ "  max\n",		ULLONG_MAX },
+};
+
+/* Every valid pins.max input is accepted and reads back as expected. */
+static int test_pins_max_good(const char *root)
+{
+	char want[64], esc[64];
+	int ret, err;
+	char *child = NULL;
+	size_t i;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	child = cg_name(root, "pins_test_max_good");
+	if (!child || pins_create(child, false))
+		goto cleanup;
+
+	for (i = 0; i < ARRAY_SIZE(pins_max_good); i++) {
+		unsigned long long bytes = pins_max_good[i].bytes;
+		const char *input = pins_max_good[i].input;
+
+		if (bytes == ULLONG_MAX)
+			snprintf(want, sizeof(want), "max\n");
+		else
+			snprintf(want, sizeof(want), "%llu\n",
+				 bytes / page_size * page_size);
+
+		err = pins_write(child, "pins.max", input);
+		if (err) {
+			ksft_print_msg("\"%s\" rejected: %s\n",
+				       escape(esc, sizeof(esc), input),
+				       strerror(-err));
+			goto cleanup;
+		}
+
+		if (pins_expect_str(child, "pins.max", want))
+			goto cleanup;
+
+		/* And back to unlimited. */
+		if (pins_set_max(child, PINS_MAX))
+			goto cleanup;
+	}
+
+	if (pins_expect_str(child, "pins.current", "0\n"))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	cg_destroy(child);
+	free(child);
+
+	return ret;
+}
+
+/* Invalid pins.max input: every one must fail with EINVAL. */
+static const char * const pins_max_bad[] = {
+	"-1",
+	"-4096",
+	"\n",
+	" ",
+	"abc",
+	"4096abc",
+	"4096 4096",
+	"1KB",
+	"1KK",
+	"1Q",
+	"K",
+	"max1",
+	"maxx",
+	"MAX",
+	"0x1000",
+	"1.5G",
+	"+4096",
+	"4096-",
+	"18446744073709551616",
+	"99999999999999999999999",
+	"16777216T",
+	"20E",
+	"4096\n5",
+};
+
+/*
+ * Every invalid pins.max input is rejected with EINVAL and leaves the
+ * previous limit in place.
+ */
+static int test_pins_max_bad(const char *root)
+{
+	char esc[64];
+	int ret, err;
+	char *child = NULL;
+	size_t i;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	child = cg_name(root, "pins_test_max_bad");
+	if (!child || pins_create(child, false))
+		goto cleanup;
+
+	for (i = 0; i < ARRAY_SIZE(pins_max_bad); i++) {
+		const char *input = pins_max_bad[i];
+
+		if (pins_set_max(child, 2))
+			goto cleanup;
+
+		err = pins_write(child, "pins.max", input);
+		if (err != -EINVAL) {
+			ksft_print_msg("\"%s\": got %d (%s), expected EINVAL\n",
+				       escape(esc, sizeof(esc), input), err,
+				       strerror(-err));
+			goto cleanup;
+		}
+
+		if (pins_expect(child, "pins.max", 2))
+			goto cleanup;
+	}
+
+	ret = KSFT_PASS;
+
+cleanup:
+	cg_destroy(child);
+	free(child);
+
+	return ret;
+}
+
+/* pins.current can't be written to. */
+static int test_pins_current_readonly(const char *root)
+{
+	static const char * const inputs[] = { "0", "4096", "max" };
+	int ret;
+	char *child = NULL;
+	size_t i;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	child = cg_name(root, "pins_test_current_ro");
+	if (!child || pins_create(child, false))
+		goto cleanup;
+
+	for (i = 0; i < ARRAY_SIZE(inputs); i++) {
+		if (!pins_write(child, "pins.current", inputs[i])) {
+			ksft_print_msg("write \"%s\" to pins.current worked\n",
+				       inputs[i]);
+			goto cleanup;
+		}
+
+		if (pins_expect_str(child, "pins.current", "0\n"))
+			goto cleanup;
+	}
+
+	ret = KSFT_PASS;
+
+cleanup:
+	cg_destroy(child);
+	free(child);
+
+	return ret;
+}
+
+/*
+ * Charges through the hook are limited by pins.max: a cgroup may reach
+ * its limit but not go over it, and a failed charge changes nothing.
+ */
+static int test_pins_hook_charge(const char *root)
+{
+	int ret, fd = -1;
+	char *child = NULL;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	child = cg_name(root, "pins_test_charge");
+	if (!child || pins_create(child, false))
+		goto cleanup;
+
+	if (pins_set_max(child, 8))
+		goto cleanup;
+
+	fd = hook_open(root, child);
+	if (fd < 0)
+		goto cleanup;
+
+	if (hook_expect(fd, 0) || pins_expect(child, "pins.current", 0))
+		goto cleanup;
+
+	if (hook_cmd(fd, "charge", 8, 0))
+		goto cleanup;
+	if (hook_expect(fd, 8) || pins_expect(child, "pins.current", 8))
+		goto cleanup;
+
+	if (hook_cmd(fd, "charge", 1, -ENOMEM))
+		goto cleanup;
+	if (hook_expect(fd, 8) || pins_expect(child, "pins.current", 8))
+		goto cleanup;
+
+	/* Can't give back more than this fd holds. */
+	if (hook_cmd(fd, "uncharge", 9, -EINVAL))
+		goto cleanup;
+	if (hook_expect(fd, 8) || pins_expect(child, "pins.current", 8))
+		goto cleanup;
+
+	if (hook_cmd(fd, "uncharge", 8, 0))
+		goto cleanup;
+	if (hook_expect(fd, 0) || pins_expect(child, "pins.current", 0))
+		goto cleanup;
+
+	/* The limit itself didn't move. */
+	if (pins_expect(child, "pins.max", 8))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	hook_close(&fd);
+	cg_enter_current(root);
+	cg_destroy(child);
+	free(child);
+
+	return ret;
+}
+
+/*
+ * An unlimited child is still bound by its parent's limit, charges are
+ * all or nothing across the hierarchy, and lowering a limit below the
+ * current usage is allowed but stops further charges.
+ */
+static int test_pins_hook_ancestor(const char *root)
+{
+	int ret, fd = -1;
+	char *parent = NULL, *child = NULL;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	parent = cg_name(root, "pins_test_ancestor");
+	child = parent ? cg_name(parent, "child") : NULL;
+	if (!child)
+		goto cleanup;
+
+	if (pins_create(parent, true) || pins_create(child, false))
+		goto cleanup;
+
+	if (pins_set_max(parent, 10) ||
+	    pins_expect(child, "pins.max", PINS_MAX))
+		goto cleanup;
+
+	fd = hook_open(root, child);
+	if (fd < 0)
+		goto cleanup;
+
+	if (hook_cmd(fd, "charge", 6, 0))
+		goto cleanup;
+	if (pins_expect(parent, "pins.current", 6) ||
+	    pins_expect(child, "pins.current", 6))
+		goto cleanup;
+
+	/* The parent would go over: the child must not keep the 5 either. */
+	if (hook_cmd(fd, "charge", 5, -ENOMEM))
+		goto cleanup;
+	if (pins_expect(parent, "pins.current", 6) ||
+	    pins_expect(child, "pins.current", 6) || hook_expect(fd, 6))
+		goto cleanup;
+
+	/* Exactly at the limit is fine. */
+	if (hook_cmd(fd, "charge", 4, 0))
+		goto cleanup;
+	if (pins_expect(parent, "pins.current", 10) ||
+	    pins_expect(child, "pins.current", 10) || hook_expect(fd, 10))
+		goto cleanup;
+
+	/* A limit below the current usage is accepted, nothing is taken. */
+	if (pins_set_max(parent, 2))
+		goto cleanup;
+	if (pins_expect(parent, "pins.current", 10) ||
+	    pins_expect(child, "pins.current", 10))
+		goto cleanup;
+
+	if (hook_cmd(fd, "charge", 1, -ENOMEM))
+		goto cleanup;
+	if (pins_expect(parent, "pins.current", 10) ||
+	    pins_expect(child, "pins.current", 10))
+		goto cleanup;
+
+	if (pins_set_max(parent, PINS_MAX))
+		goto cleanup;
+
+	if (hook_cmd(fd, "charge", 1, 0))
+		goto cleanup;
+	if (pins_expect(parent, "pins.current", 11) ||
+	    pins_expect(child, "pins.current", 11) || hook_expect(fd, 11))
+		goto cleanup;
+
+	hook_close(&fd);
+	if (pins_expect(parent, "pins.current", 0) ||
+	    pins_expect(child, "pins.current", 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	hook_close(&fd);
+	cg_enter_current(root);
+	cg_destroy(child);
+	cg_destroy(parent);
+	free(child);
+	free(parent);
+
+	return ret;
+}
+
+/* A parent's pins.current is the sum of its children's. */
+static int test_pins_hook_hierarchy_sum(const char *root)
+{
+	int ret, fd_a = -1, fd_b = -1;
+	char *parent = NULL, *child_a = NULL, *child_b = NULL;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	parent = cg_name(root, "pins_test_sum");
+	if (!parent)
+		goto cleanup;
+	child_a = cg_name(parent, "child_a");
+	child_b = cg_name(parent, "child_b");
+	if (!child_a || !child_b)
+		goto cleanup;
+
+	if (pins_create(parent, true) || pins_create(child_a, false) ||
+	    pins_create(child_b, false))
+		goto cleanup;
+
+	fd_a = hook_open(root, child_a);
+	if (fd_a < 0)
+		goto cleanup;
+	fd_b = hook_open(root, child_b);
+	if (fd_b < 0)
+		goto cleanup;
+
+	if (hook_cmd(fd_a, "charge", 3, 0) || hook_cmd(fd_b, "charge", 5, 0))
+		goto cleanup;
+
+	if (pins_expect(child_a, "pins.current", 3) ||
+	    pins_expect(child_b, "pins.current", 5) ||
+	    pins_expect(parent, "pins.current", 8))
+		goto cleanup;
+	if (hook_expect(fd_a, 3) || hook_expect(fd_b, 5))
+		goto cleanup;
+
+	if (hook_cmd(fd_a, "uncharge", 2, 0))
+		goto cleanup;
+	if (pins_expect(child_a, "pins.current", 1) ||
+	    pins_expect(child_b, "pins.current", 5) ||
+	    pins_expect(parent, "pins.current", 6))
+		goto cleanup;
+
+	hook_close(&fd_b);
+	if (pins_expect(child_a, "pins.current", 1) ||
+	    pins_expect(child_b, "pins.current", 0) ||
+	    pins_expect(parent, "pins.current", 1))
+		goto cleanup;
+
+	hook_close(&fd_a);
+	if (pins_expect(child_a, "pins.current", 0) ||
+	    pins_expect(parent, "pins.current", 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	hook_close(&fd_a);
+	hook_close(&fd_b);
+	cg_enter_current(root);
+	cg_destroy(child_a);
+	cg_destroy(child_b);
+	cg_destroy(parent);
+	free(child_a);
+	free(child_b);
+	free(parent);
+
+	return ret;
+}
+
+/*
+ * Charges go to the cgroup the fd was opened in, wherever the task that
+ * charges is by then, and even if the fd was handed to another process.
+ */
+static int test_pins_hook_migrate(const char *root)
+{
+	int ret, status, fd = -1;
+	char *cg_a = NULL, *cg_b = NULL;
+	pid_t pid;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	cg_a = cg_name(root, "pins_test_migrate_a");
+	cg_b = cg_name(root, "pins_test_migrate_b");
+	if (!cg_a || !cg_b)
+		goto cleanup;
+
+	if (pins_create(cg_a, false) || pins_create(cg_b, false))
+		goto cleanup;
+
+	if (cg_enter_current(cg_a))
+		goto cleanup;
+
+	fd = open(PINS_HOOK, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		ksft_print_msg("open %s: %s\n", PINS_HOOK, strerror(errno));
+		goto cleanup;
+	}
+
+	if (hook_cmd(fd, "charge", 2, 0))
+		goto cleanup;
+
+	if (cg_enter_current(cg_b))
+		goto cleanup;
+
+	if (hook_cmd(fd, "charge", 1, 0))
+		goto cleanup;
+	if (pins_expect(cg_a, "pins.current", 3) ||
+	    pins_expect(cg_b, "pins.current", 0))
+		goto cleanup;
+
+	/* A child in cg_b charging through the inherited fd charges cg_a. */
+	pid = fork();
+	if (pid < 0)
+		goto cleanup;
+	if (pid == 0)
+		_exit(hook_cmd(fd, "charge", 1, 0) ? EXIT_FAILURE :
+		      EXIT_SUCCESS);
+
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != EXIT_SUCCESS)
+		goto cleanup;
+
+	if (pins_expect(cg_a, "pins.current", 4) ||
+	    pins_expect(cg_b, "pins.current", 0) || hook_expect(fd, 4))
+		goto cleanup;
+
+	if (cg_enter_current(root))
+		goto cleanup;
+
+	if (hook_cmd(fd, "uncharge", 4, 0))
+		goto cleanup;
+	if (pins_expect(cg_a, "pins.current", 0) ||
+	    pins_expect(cg_b, "pins.current", 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	hook_close(&fd);
+	cg_enter_current(root);
+	cg_destroy(cg_a);
+	cg_destroy(cg_b);
+	free(cg_a);
+	free(cg_b);
+
+	return ret;
+}
+
+/*
+ * A cgroup can be removed while an fd still holds charges in it. The
+ * charges stay with the parent until the fd is closed.
+ */
+static int test_pins_hook_rmdir(const char *root)
+{
+	int ret, fd = -1;
+	char *parent = NULL, *child = NULL;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	parent = cg_name(root, "pins_test_rmdir");
+	child = parent ? cg_name(parent, "child") : NULL;
+	if (!child)
+		goto cleanup;
+
+	if (pins_create(parent, true) || pins_create(child, false))
+		goto cleanup;
+
+	fd = hook_open(root, child);
+	if (fd < 0)
+		goto cleanup;
+
+	if (hook_cmd(fd, "charge", 5, 0))
+		goto cleanup;
+	if (pins_expect(child, "pins.current", 5) ||
+	    pins_expect(parent, "pins.current", 5))
+		goto cleanup;
+
+	if (rmdir(child)) {
+		ksft_print_msg("rmdir %s: %s\n", child, strerror(errno));
+		goto cleanup;
+	}
+	if (!access(child, F_OK) || errno != ENOENT) {
+		ksft_print_msg("%s still visible after rmdir\n", child);
+		goto cleanup;
+	}
+
+	if (pins_expect(parent, "pins.current", 5) || hook_expect(fd, 5))
+		goto cleanup;
+
+	hook_close(&fd);
+	if (pins_expect(parent, "pins.current", 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	hook_close(&fd);
+	cg_enter_current(root);
+	cg_destroy(child);
+	cg_destroy(parent);
+	free(child);
+	free(parent);
+
+	return ret;
+}
+
+/* Closing an fd gives back what it holds, and only that. */
+static int test_pins_hook_close_uncharges(const char *root)
+{
+	int ret, fd1 = -1, fd2 = -1;
+	char *child = NULL;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	child = cg_name(root, "pins_test_close");
+	if (!child || pins_create(child, false))
+		goto cleanup;
+
+	fd1 = hook_open(root, child);
+	if (fd1 < 0)
+		goto cleanup;
+	fd2 = hook_open(root, child);
+	if (fd2 < 0)
+		goto cleanup;
+
+	if (hook_cmd(fd1, "charge", 4, 0) || hook_cmd(fd2, "charge", 2, 0))
+		goto cleanup;
+	if (pins_expect(child, "pins.current", 6) ||
+	    hook_expect(fd1, 4) || hook_expect(fd2, 2))
+		goto cleanup;
+
+	hook_close(&fd1);
+	if (pins_expect(child, "pins.current", 2) || hook_expect(fd2, 2))
+		goto cleanup;
+
+	hook_close(&fd2);
+	if (pins_expect(child, "pins.current", 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	hook_close(&fd1);
+	hook_close(&fd2);
+	cg_enter_current(root);
+	cg_destroy(child);
+	free(child);
+
+	return ret;
+}
+
+#define T(x) { x, #x }
+struct pins_test {
+	int (*fn)(const char *root);
+	const char *name;
+} tests[] = {
+	T(test_pins_listed_and_enabled),
+	T(test_pins_files),
+	T(test_pins_defaults),
+	T(test_pins_max_good),
+	T(test_pins_max_bad),
+	T(test_pins_current_readonly),
+	T(test_pins_hook_charge),
+	T(test_pins_hook_ancestor),
+	T(test_pins_hook_hierarchy_sum),
+	T(test_pins_hook_migrate),
+	T(test_pins_hook_rmdir),
+	T(test_pins_hook_close_uncharges),
+};
+
+#undef T
+
+int main(int argc, char **argv)
+{
+	char root[PATH_MAX];
+	bool have_root;
+	size_t i;
+
+	have_root = !cg_find_unified_root(root, sizeof(root), NULL);
+
+	ksft_print_header();
+	ksft_set_plan(ARRAY_SIZE(tests));
+
+	page_size = sysconf(_SC_PAGESIZE);
+	if (page_size <= 0)
+		page_size = PAGE_SIZE;
+
+	for (i = 0; i < ARRAY_SIZE(tests); i++) {
+		/* Report every test, so a partial run is never mistaken. */
+		if (!have_root) {
+			ksft_test_result_skip("%s: cgroup v2 isn't mounted\n",
+					      tests[i].name);
+			continue;
+		}
+
+		skip_reason = NULL;
+		switch (tests[i].fn(root)) {
+		case KSFT_PASS:
+			ksft_test_result_pass("%s\n", tests[i].name);
+			break;
+		case KSFT_SKIP:
+			ksft_test_result_skip("%s: %s\n", tests[i].name,
+					      skip_reason ? skip_reason :
+					      "skipped");
+			break;
+		default:
+			ksft_test_result_fail("%s\n", tests[i].name);
+			break;
+		}
+	}
+
+	ksft_finished();
+}
