@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vm_account: one way for everything that pins or locks user memory to
+ * account for it, against RLIMIT_MEMLOCK and the pins cgroup together.
+ */
+#ifndef _LINUX_VM_ACCOUNT_H
+#define _LINUX_VM_ACCOUNT_H
+
+#include <linux/atomic.h>
+#include <linux/bits.h>
+#include <linux/types.h>
+
+struct mm_struct;
+struct pins_cgroup;
+struct task_struct;
+struct user_struct;
+
+/**
+ * enum vm_account_flags - how a vm_account charges the rlimit
+ * @VM_ACCOUNT_TASK: charge the task's mm->pinned_vm (the default)
+ * @VM_ACCOUNT_USER: charge the user's user->locked_vm instead, as io_uring,
+ *	AF_XDP, MSG_ZEROCOPY and perf have always done
+ * @VM_ACCOUNT_BYPASS: do not check RLIMIT_MEMLOCK, for a site that checked
+ *	CAP_IPC_LOCK once when it was set up; the counter is still charged,
+ *	and the pins cgroup's limit is never bypassed
+ */
+enum vm_account_flags {
+	VM_ACCOUNT_TASK = 0,
+	VM_ACCOUNT_USER = BIT(0),
+	VM_ACCOUNT_BYPASS = BIT(1),
+};
+
+/**
+ * struct vm_account - where the pins of one object are charged
+ * @task: the task whose RLIMIT_MEMLOCK applies (a reference is held)
+ * @mm: with %VM_ACCOUNT_TASK, the mm whose pinned_vm is charged (grabbed)
+ * @user: with %VM_ACCOUNT_USER, the user whose locked_vm is charged
+ * @pins: the pins cgroup charged, captured at init (a reference is held)
+ * @flags: &enum vm_account_flags
+ * @pinned: pages charged through this vm_account and not yet returned
+ *
+ * Embedded in the object that holds the pins (a registered memory region, a
+ * ring's buffers, an open file ...). Everything it charges stays with it:
+ * the task moving to another cgroup or exiting, or another process using
+ * the object, does not move the charges, and vm_unaccount_pinned() returns
+ * them where they were made.
+ */
+struct vm_account {
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct user_struct *user;
+	struct pins_cgroup *pins;
+	enum vm_account_flags flags;
+	atomic_long_t pinned;
+};
+
+void vm_account_init(struct vm_account *acct, struct task_struct *task,
+		     struct user_struct *user, enum vm_account_flags flags);
+void vm_account_init_current(struct vm_account *acct);
+int vm_account_pinned(struct vm_account *acct, unsigned long npages);
+void vm_unaccount_pinned(struct vm_account *acct, unsigned long npages);
+void vm_account_release(struct vm_account *acct);
+
+#endif /* _LINUX_VM_ACCOUNT_H */

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vm_account: accounting of pinned and locked user memory against
+ * RLIMIT_MEMLOCK and the pins cgroup, together and all or nothing.
+ *
+ * Each pinning site used to open-code its RLIMIT_MEMLOCK check against one
+ * of two counters, mm->pinned_vm or user->locked_vm. A vm_account records
+ * which one the site uses, so user-visible rlimit behaviour stays what it
+ * was, and charges the pins cgroup of the pinning task with it.
+ */
+
+#include <linux/capability.h>
+#include <linux/cgroup_pins.h>
+#include <linux/export.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/sched/user.h>
+#include <linux/vm_account.h>
+
+/**
+ * vm_account_init() - set up a vm_account
+ * @acct: the vm_account, usually embedded in the object that will pin
+ * @task: the task whose RLIMIT_MEMLOCK applies and whose pins cgroup is
+ *	charged; with %VM_ACCOUNT_TASK also whose mm->pinned_vm is charged
+ * @user: with %VM_ACCOUNT_USER, the user whose locked_vm is charged;
+ *	ignored otherwise
+ * @flags: &enum vm_account_flags
+ *
+ * Takes references on @task, its mm (mmgrab(), not the address space) or
+ * @user, and its pins cgroup as of now; vm_account_release() drops them.
+ * A kernel thread has no mm: a %VM_ACCOUNT_TASK account then charges the
+ * pins cgroup only.
+ */
+void vm_account_init(struct vm_account *acct, struct task_struct *task,
+		     struct user_struct *user, enum vm_account_flags flags)
+{
+	acct->task = get_task_struct(task);
+	acct->mm = NULL;
+	acct->user = NULL;
+	if (flags & VM_ACCOUNT_USER) {
+		acct->user = get_uid(user);
+	} else {
+		task_lock(task);
+		acct->mm = task->mm;
+		if (acct->mm)
+			mmgrab(acct->mm);
+		task_unlock(task);
+	}
+	acct->pins = pins_cgroup_get(task);
+	acct->flags = flags;
+	atomic_long_set(&acct->pinned, 0);
+}
+EXPORT_SYMBOL_GPL(vm_account_init);
+
+/**
+ * vm_account_init_current() - set up a vm_account for the current task
+ * @acct: the vm_account
+ *
+ * Charges current's mm->pinned_vm and pins cgroup, as vm_account_init()
+ * with %VM_ACCOUNT_TASK does.
+ */
+void vm_account_init_current(struct vm_account *acct)
+{
+	vm_account_init(acct, current, NULL, VM_ACCOUNT_TASK);
+}
+EXPORT_SYMBOL_GPL(vm_account_init_current);
+
+/*
+ * Whether a counter at @cur may rise by @npages: not past LONG_MAX, and not
+ * past @limit unless the caller has CAP_IPC_LOCK. CAP_IPC_LOCK is checked
+ * only when the limit would be exceeded, as the sites always did, so that a
+ * charge within the limit does not mark the task as having used its
+ * privilege.
+ */
+static bool vm_account_room(long cur, unsigned long npages,
+			    unsigned long limit, long *new)
+{
+	unsigned long sum;
+
+	if (cur < 0 || check_add_overflow((unsigned long)cur, npages, &sum) ||
+	    sum > LONG_MAX)
+		return false;
+	if (sum > limit && !capable(CAP_IPC_LOCK))
+		return false;
+	*new = sum;
+	return true;
+}
+
+/* Raises the rlimit counter, or returns false and leaves it alone. */
+static bool vm_account_raise(struct vm_account *acct, unsigned long npages,
+			     unsigned long limit)
+{
+	long new;
+
+	if (acct->user) {
+		long cur = atomic_long_read(&acct->user->locked_vm);
+
+		do {
+			if (!vm_account_room(cur, npages, limit, &new))
+				return false;
+		} while (!atomic_long_try_cmpxchg(&acct->user->locked_vm,
+						  &cur, new));
+	} else if (acct->mm) {
+		s64 cur = atomic64_read(&acct->mm->pinned_vm);
+
+		do {
+			if (cur > LONG_MAX ||
+			    !vm_account_room(cur, npages, limit, &new))
+				return false;
+		} while (!atomic64_try_cmpxchg(&acct->mm->pinned_vm, &cur, new));
+	}
+	return true;
+}
+
+/* Lowers a counter, clamping at zero and reporting an underflow once. */
+static void vm_account_lower_long(atomic_long_t *counter, unsigned long npages)
+{
+	long cur = atomic_long_read(counter);
+	long new;
+
+	do {
+		if (WARN_ON_ONCE(cur < 0 || npages > (unsigned long)cur))
+			new = 0;
+		else
+			new = cur - npages;
+	} while (!atomic_long_try_cmpxchg(counter, &cur, new));
+}
+
+static void vm_account_lower(struct vm_account *acct, unsigned long npages)
+{
+	if (acct->user) {
+		vm_account_lower_long(&acct->user->locked_vm, npages);
+	} else if (acct->mm) {
+		s64 cur = atomic64_read(&acct->mm->pinned_vm);
+		s64 new;
+
+		do {
+			if (WARN_ON_ONCE(cur < 0 || npages > cur))
+				new = 0;
+			else
+				new = cur - npages;
+		} while (!atomic64_try_cmpxchg(&acct->mm->pinned_vm, &cur, new));
+	}
+}
+
+/**
+ * vm_account_pinned() - charge pinned pages
+ * @acct: the vm_account
+ * @npages: number of pages about to be pinned
+ *
+ * Charges @npages to the rlimit counter and to the pins cgroup captured by
+ * vm_account_init(), all or nothing. The rlimit is checked against the
+ * task's current RLIMIT_MEMLOCK unless the caller has CAP_IPC_LOCK or the
+ * account has %VM_ACCOUNT_BYPASS; the pins cgroup's limits always apply.
+ * Every call charges, even for pages that are already pinned.
+ *
+ * Return: 0, or -ENOMEM if either limit refused the charge (or @npages is
+ * absurd); nothing is charged then.
+ */
+int vm_account_pinned(struct vm_account *acct, unsigned long npages)
+{
+	unsigned long limit = ULONG_MAX;
+
+	if (!npages)
+		return 0;
+	if (npages > LONG_MAX)
+		return -ENOMEM;
+	if (!(acct->flags & VM_ACCOUNT_BYPASS))
+		limit = task_rlimit(acct->task, RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+
+	if (!vm_account_raise(acct, npages, limit))
+		return -ENOMEM;
+	if (pins_cgroup_try_charge(acct->pins, npages)) {
+		vm_account_lower(acct, npages);
+		return -ENOMEM;
+	}
+	atomic_long_add(npages, &acct->pinned);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(vm_account_pinned);
+
+/**
+ * vm_unaccount_pinned() - return pages charged by vm_account_pinned()
+ * @acct: the vm_account that charged them
+ * @npages: number of pages unpinned
+ *
+ * Never fails. Returning more than was charged is a bug: it is reported
+ * once and the counters are clamped at zero.
+ */
+void vm_unaccount_pinned(struct vm_account *acct, unsigned long npages)
+{
+	if (!npages)
+		return;
+	vm_account_lower(acct, npages);
+	pins_cgroup_uncharge(acct->pins, npages);
+	vm_account_lower_long(&acct->pinned, npages);
+}
+EXPORT_SYMBOL_GPL(vm_unaccount_pinned);
+
+/**
+ * vm_account_release() - drop the references of a vm_account
+ * @acct: the vm_account
+ *
+ * Call once everything charged through @acct has been returned. Charges
+ * still outstanding are a bug of the caller: they are reported once and
+ * returned, so that no cgroup or counter leaks them.
+ */
+void vm_account_release(struct vm_account *acct)
+{
+	long left = atomic_long_read(&acct->pinned);
+
+	if (WARN_ON_ONCE(left))
+		vm_unaccount_pinned(acct, left);
+	pins_cgroup_put(acct->pins);
+	if (acct->user)
+		free_uid(acct->user);
+	if (acct->mm)
+		mmdrop(acct->mm);
+	put_task_struct(acct->task);
+	acct->pins = NULL;
+	acct->user = NULL;
+	acct->mm = NULL;
+	acct->task = NULL;
+}
+EXPORT_SYMBOL_GPL(vm_account_release);
