@@ -1,0 +1,30 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# What `make run` shows: the pins controller in a child cgroup.
+
+cg=/sys/fs/cgroup
+show() { echo "\$ $*"; sh -c "$*"; }
+
+show "cat $cg/cgroup.controllers"
+if ! grep -qw pins $cg/cgroup.controllers; then
+	echo "this kernel has no pins controller (CONFIG_CGROUP_PINS=n)"
+	exit 0
+fi
+show "echo +pins > $cg/cgroup.subtree_control"
+show "mkdir $cg/demo"
+show "ls $cg/demo | grep '^pins\.'"
+show "cat $cg/demo/pins.max $cg/demo/pins.current"
+show "echo 1M > $cg/demo/pins.max && cat $cg/demo/pins.max"
+show "echo 10000 > $cg/demo/pins.max && cat $cg/demo/pins.max"
+show "echo bogus > $cg/demo/pins.max; cat $cg/demo/pins.max"
+if [ -e /sys/kernel/debug/pins_test ]; then
+	echo "# charge through the test hook from inside the cgroup (pages of 4 KiB):"
+	sh -c "echo \$\$ > $cg/demo/cgroup.procs
+		exec 3<>/sys/kernel/debug/pins_test
+		echo 'charge 2' >&3 && echo 'charged 2 pages'
+		echo \"pins.current: \$(cat $cg/demo/pins.current)\"
+		echo 'charge 1' >&3 || echo 'charge 1 refused: pins.max reached'
+		echo \"pins.current: \$(cat $cg/demo/pins.current)\""
+	show "cat $cg/demo/pins.current"
+fi
+show "rmdir $cg/demo"

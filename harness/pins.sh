@@ -1,0 +1,457 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The project's harness: fetch Debian's linux-source-6.12, put our files and
+# patch series on it, build it with LLVM and Debian's rustc, boot it in QEMU
+# and run the tests there. `make run` and `make check` call this; see
+# README.md for the knobs.
+#
+#   harness/pins.sh run        build, boot, show the controller at work
+#   harness/pins.sh check      host tests + build + boot + guest selftests
+#   harness/pins.sh shell      build, boot to an interactive guest shell
+#   harness/pins.sh prepare    only fetch, patch and configure
+#   harness/pins.sh build      only build the kernel
+#   harness/pins.sh lint       rustfmt and checkpatch --strict on our code
+#
+# Environment: PINS=y|n (build with CONFIG_CGROUP_PINS=n when n), CMD='...'
+# (run: a command to run in the guest instead of the demo), PINS_CACHE (where
+# the kernel package and tools are kept, default ~/.cache/pins), PINS_BUILD
+# (build tree, default build/ in the clone), PINS_TIMEOUT (guest timeout in
+# seconds), PINS_ACCEL=tcg|kvm|auto (default tcg), JOBS.
+
+set -euo pipefail
+
+HARNESS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HARNESS/.." && pwd)
+CACHE=${PINS_CACHE:-${HOME:-/root}/.cache/pins}
+BUILD=${PINS_BUILD:-$ROOT/build}
+PINS=${PINS:-y}
+case "$PINS" in
+y) VARIANT=pins ;;
+n) VARIANT=nopins ;;
+*) echo "PINS must be y or n, not '$PINS'" >&2; exit 2 ;;
+esac
+SRC=$BUILD/src
+OBJ=$BUILD/obj-$VARIANT
+GUEST=$BUILD/guest-$VARIANT
+LOGS=$BUILD/logs
+JOBS=${JOBS:-$(nproc)}
+TOOLS=$CACHE/tools
+PKG=linux-source-6.12
+
+mkdir -p "$CACHE" "$BUILD" "$LOGS"
+export PATH="/usr/lib/llvm-14/bin:$TOOLS/bin:$PATH"
+
+# Kbuild must use Debian's Rust toolchain (rustup's comes first in PATH on
+# some machines and does not match the library source Debian ships).
+KMAKE=(make -C "$SRC" O="$OBJ" LLVM=1 RUSTC=/usr/bin/rustc
+	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt
+	CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN="$TOOLS/bin/bindgen")
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# stage NAME CMD...: run CMD with its output in $LOGS/NAME.log; on failure
+# name the stage and the log, and show the end of it.
+stage() {
+	local name=$1 log=$LOGS/$1.log start rc=0
+	shift
+	start=$(date +%s)
+	printf '==> %-12s ' "$name"
+	# In the background so that `set -e` holds inside the stage: bash
+	# ignores it in a function called from an `||` list.
+	"$@" >"$log" 2>&1 &
+	wait $! || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf 'FAILED (exit %d)\n' "$rc"
+		echo "---- last lines of $log ----"
+		tail -n 40 "$log"
+		echo "---- stage '$name' failed; full log: $log ----"
+		exit 1
+	fi
+	printf 'ok (%ss, log: %s)\n' "$(($(date +%s) - start))" "$log"
+}
+
+# ---------------------------------------------------------------- deps
+
+APT_PKGS=(make gcc libc6-dev git xz-utils cpio gzip bc flex bison
+	libelf-dev libssl-dev python3 rsync kmod
+	clang-14 lld-14 llvm-14 libclang-14-dev
+	rustc-web rust-web-src rust-web-clippy rustfmt-web cargo-web
+	busybox-static qemu-system-x86 libcap-dev)
+
+do_deps() {
+	local missing=() p
+	for p in "${APT_PKGS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	if [ "${#missing[@]}" -gt 0 ]; then
+		echo "installing: ${missing[*]}"
+		apt-get update
+		DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends "${missing[@]}"
+	fi
+	if ! [ -x "$TOOLS/bin/bindgen" ]; then
+		# Debian's cargo, so that a machine without rustup works too.
+		/usr/bin/cargo install --locked --root "$TOOLS" bindgen-cli@0.73.0
+	fi
+	"$TOOLS/bin/bindgen" --version
+	/usr/bin/rustc --version
+}
+
+# ---------------------------------------------------------------- fetch
+
+# The pristine tree of the package version this machine's apt offers (or of
+# the newest one in the cache when apt cannot be asked).
+do_fetch() {
+	local ver deb dir
+	ver=$(apt-cache policy "$PKG" 2>/dev/null | awk '/Candidate:/ { print $2 }')
+	if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+		apt-get update
+		ver=$(apt-cache policy "$PKG" | awk '/Candidate:/ { print $2 }')
+	fi
+	[ -n "$ver" ] && [ "$ver" != "(none)" ] || die "apt offers no $PKG"
+	dir=$CACHE/$PKG-$ver
+	if ! [ -f "$dir/.complete" ]; then
+		deb=$(ls "$CACHE"/"${PKG}_${ver//:/%3a}"_all.deb 2>/dev/null || true)
+		if [ -z "$deb" ]; then
+			(cd "$CACHE" && apt-get download "$PKG=$ver")
+			deb=$(ls "$CACHE"/"${PKG}"_*_all.deb | grep -F "${ver//:/%3a}" | head -n 1)
+		fi
+		rm -rf "$dir" "$dir.tmp"
+		mkdir -p "$dir.tmp"
+		dpkg-deb --fsys-tarfile "$deb" |
+			tar -xO "./usr/src/$PKG.tar.xz" | tar -xJ -C "$dir.tmp"
+		mv "$dir.tmp/$PKG" "$dir"
+		rm -rf "$dir.tmp"
+		touch "$dir/.complete"
+	fi
+	echo "$ver" >"$BUILD/package-version"
+	echo "$dir" >"$BUILD/pristine"
+}
+
+# ---------------------------------------------------------------- prepare
+
+# Our new files: everything tracked in the repo outside the project's own
+# folders. Listed from git when possible so stray build output never leaks in.
+overlay_files() {
+	(cd "$ROOT" && {
+		git ls-files --cached --others --exclude-standard 2>/dev/null ||
+			find . -type f | sed 's|^\./||'
+	} | grep -Ev '^(harness/|patches/|build/|\.ci/|\.github/|README\.md$|Makefile$|\.gitignore$)' |
+		sort -u | while read -r f; do [ -f "$f" ] && echo "$f"; done)
+}
+
+patched_files() {
+	local p
+	while read -r p; do
+		[ -n "$p" ] && sed -n 's|^+++ b/||p' "$ROOT/patches/$p"
+	done <"$ROOT/patches/series"
+}
+
+# Builds the final content of every file we add or change in a scratch tree,
+# then copies into the build's source tree only what differs, so make
+# rebuilds only what changed. A kernel version change starts a fresh tree.
+do_prepare() {
+	local pristine ver stage_dir p f list prev
+	pristine=$(cat "$BUILD/pristine")
+	ver=$(cat "$BUILD/package-version")
+	if [ "$(cat "$BUILD/src-version" 2>/dev/null)" != "$ver" ]; then
+		echo "new source tree for $PKG $ver"
+		rm -rf "$SRC" "$BUILD"/obj-* "$BUILD/touched"
+		cp -a "$pristine" "$SRC.tmp"
+		rm -f "$SRC.tmp/.complete"
+		mv "$SRC.tmp" "$SRC"
+		echo "$ver" >"$BUILD/src-version"
+	fi
+
+	stage_dir=$BUILD/stage
+	rm -rf "$stage_dir"
+	mkdir -p "$stage_dir"
+	list=$BUILD/touched.new
+	{ overlay_files; patched_files; } | sort -u >"$list"
+	while read -r f; do
+		if [ -f "$pristine/$f" ]; then
+			mkdir -p "$stage_dir/$(dirname "$f")"
+			cp -p "$pristine/$f" "$stage_dir/$f"
+		fi
+	done <"$list"
+	overlay_files | while read -r f; do
+		mkdir -p "$stage_dir/$(dirname "$f")"
+		cp "$ROOT/$f" "$stage_dir/$f"
+	done
+	while read -r p; do
+		[ -n "$p" ] || continue
+		if ! patch -d "$stage_dir" -p1 --dry-run -F0 -s \
+			<"$ROOT/patches/$p" >"$LOGS/patch-check.log" 2>&1; then
+			cat "$LOGS/patch-check.log"
+			die "patch '$p' does not apply to $PKG $ver (see above)"
+		fi
+		patch -d "$stage_dir" -p1 -F0 -s --no-backup-if-mismatch \
+			<"$ROOT/patches/$p"
+		echo "applied $p"
+	done <"$ROOT/patches/series"
+
+	# Sync: changed files are copied (new mtime), unchanged ones left alone;
+	# files we used to add or change and no longer do go back to pristine.
+	prev=$BUILD/touched
+	[ -f "$prev" ] || : >"$prev"
+	sort -u "$list" "$prev" | while read -r f; do
+		if [ -f "$stage_dir/$f" ]; then
+			if ! cmp -s "$stage_dir/$f" "$SRC/$f"; then
+				mkdir -p "$SRC/$(dirname "$f")"
+				cp "$stage_dir/$f" "$SRC/$f"
+				echo "updated $f"
+			fi
+		elif [ -f "$pristine/$f" ]; then
+			cmp -s "$pristine/$f" "$SRC/$f" || { cp "$pristine/$f" "$SRC/$f"; echo "restored $f"; }
+		else
+			[ -e "$SRC/$f" ] && { rm -f "$SRC/$f"; echo "removed $f"; }
+		fi
+	done
+	mv "$list" "$prev"
+}
+
+# ---------------------------------------------------------------- config
+
+do_config() {
+	local frag=$HARNESS/config/pins.config want sum
+	local variant_frag=$BUILD/variant-$VARIANT.config
+	if [ "$VARIANT" = nopins ]; then
+		printf '# CONFIG_CGROUP_PINS is not set\n# CONFIG_CGROUP_PINS_TEST_HOOK is not set\n' >"$variant_frag"
+	else
+		: >"$variant_frag"
+	fi
+	sum=$(cat "$frag" "$variant_frag" "$BUILD/src-version" | sha256sum | cut -d' ' -f1)
+	if [ -f "$OBJ/.config" ] && [ "$(cat "$OBJ/.config-input" 2>/dev/null)" = "$sum" ]; then
+		echo "config unchanged"
+	else
+		mkdir -p "$OBJ"
+		"${KMAKE[@]}" tinyconfig
+		"$SRC/scripts/kconfig/merge_config.sh" -m -O "$OBJ" \
+			"$OBJ/.config" "$frag" "$variant_frag"
+		"${KMAKE[@]}" olddefconfig
+		echo "$sum" >"$OBJ/.config-input"
+	fi
+	"${KMAKE[@]}" rustavailable
+	# Every option the fragments ask for must have survived olddefconfig:
+	# a dependency that silently drops one (RUST above all) is an error.
+	grep -h '^CONFIG_\|^# CONFIG_.* is not set' "$frag" "$variant_frag" |
+		sed 's/^# \(CONFIG_[A-Z0-9_]*\) is not set/\1=n/' |
+		awk -F= '{ want[$1] = $2 } END { for (k in want) print k "=" want[k] }' |
+		sort >"$BUILD/config-want"
+	while IFS== read -r k want; do
+		got=$(grep -E "^$k=" "$OBJ/.config" | cut -d= -f2- || true)
+		[ -n "$got" ] || got=n
+		if [ "$want" != "$got" ]; then
+			# The variant fragment overrides the base one.
+			if grep -q "$k" "$variant_frag" && [ "$got" = n ]; then continue; fi
+			echo "config: $k=$want requested, got $k=$got"
+			return 1
+		fi
+	done <"$BUILD/config-want"
+}
+
+# ---------------------------------------------------------------- build
+
+do_build() {
+	local ours warned
+	"${KMAKE[@]}" -j"$JOBS" bzImage 2>&1 | tee "$LOGS/kbuild-$VARIANT.log"
+	# Compiler and clippy warnings in our files fail the build (the rest of
+	# the kernel has a few of its own with this toolchain).
+	ours=$(overlay_files | grep -E '\.(c|h|rs)$' | paste -sd'|' | sed 's/\./\\./g')
+	warned=$(grep -E -A3 'warning|error' "$LOGS/kbuild-$VARIANT.log" |
+		grep -E "$ours" | grep -vE '^ *(CC|AR|LD|RUSTC)' || true)
+	if [ -n "$warned" ]; then
+		echo "warnings in our files:"
+		echo "$warned"
+		return 1
+	fi
+	cp "$OBJ/arch/x86/boot/bzImage" "$BUILD/bzImage-$VARIANT"
+	"${KMAKE[@]}" -s kernelrelease >"$BUILD/kernelrelease-$VARIANT"
+}
+
+# Static test binaries from our selftests, built on the host.
+do_selftests() {
+	local st=$SRC/tools/testing/selftests out=$GUEST/tests
+	mkdir -p "$out"
+	gcc -static -O2 -Wall -Werror -pthread -I"$st" -I"$st/cgroup" \
+		-o "$out/test_pins" "$st/cgroup/test_pins.c" "$st/cgroup/cgroup_util.c"
+	gcc -static -O2 -Wall -Werror -pthread -I"$st" -I"$st/cgroup" \
+		-o "$out/test_vm_account" "$st/cgroup/test_vm_account.c" "$st/cgroup/cgroup_util.c"
+	gcc -static -O2 -Wall -pthread -I"$st" -I"$st/cgroup" \
+		-o "$out/test_core" "$st/cgroup/test_core.c" "$st/cgroup/cgroup_util.c"
+}
+
+do_initramfs() {
+	local root=$GUEST/root
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,run,tests,etc}
+	cp /bin/busybox "$root/bin/busybox"
+	"$root/bin/busybox" --list | while read -r a; do
+		[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
+	done
+	cp "$HARNESS/guest/init" "$root/init"
+	cp "$HARNESS/guest/"*.sh "$root/"
+	cp "$GUEST/tests/"* "$root/tests/"
+	chmod +x "$root/init" "$root/"*.sh
+	printf '%s\n' "${CMD:-}" >"$root/cmd"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$GUEST/initramfs.cpio.gz"
+}
+
+# rustfmt (the kernel's settings) and checkpatch --strict over our new files
+# and every patch of the series.
+do_lint() {
+	local files=() rs=() f p rc=0
+	while read -r f; do
+		case "$f" in
+		*.rs) rs+=("$f"); files+=("$f") ;;
+		*.c | *.h | */Makefile) files+=("$f") ;;
+		esac
+	done < <(overlay_files)
+	cd "$ROOT"
+	/usr/bin/rustfmt --check --edition 2021 --config-path "$SRC/.rustfmt.toml" "${rs[@]}" || rc=1
+	"$SRC/scripts/checkpatch.pl" --strict --no-tree -q -f "${files[@]}" || rc=1
+	# From the kernel tree: inside our git checkout checkpatch misreads a
+	# tracked .patch file as a file to check line by line.
+	while read -r p; do
+		[ -n "$p" ] || continue
+		(cd "$SRC" && ./scripts/checkpatch.pl --strict --no-tree -q "$ROOT/patches/$p") ||
+			{ echo "^ $p"; rc=1; }
+	done <patches/series
+	(cd harness/host-tests && cargo fmt --check) || rc=1
+	return "$rc"
+}
+
+# ---------------------------------------------------------------- boot
+
+accel() {
+	case "${PINS_ACCEL:-tcg}" in
+	tcg) echo tcg ;;
+	kvm) echo kvm ;;
+	auto)
+		# KVM only if a probe boot reaches user space quickly.
+		if [ -w /dev/kvm ] && timeout 60 qemu-system-x86_64 -accel kvm \
+			-m 256 -nographic -no-reboot -kernel "$BUILD/bzImage-$VARIANT" \
+			-initrd "$GUEST/initramfs.cpio.gz" \
+			-append "console=ttyS0 panic=-1 pins.mode=probe" 2>/dev/null |
+			grep -q PINS-GUEST-END; then
+			echo kvm
+		else
+			echo tcg
+		fi
+		;;
+	*) die "PINS_ACCEL must be tcg, kvm or auto" ;;
+	esac
+}
+
+# boot MODE LOG: boot the guest; MODE is check, demo, cmd or shell.
+boot() {
+	local mode=$1 log=$2 acc rc=0
+	acc=$(accel)
+	local qemu=(qemu-system-x86_64 -accel "$acc" -m 1024 -smp 2
+		-nographic -no-reboot
+		-kernel "$BUILD/bzImage-$VARIANT"
+		-initrd "$GUEST/initramfs.cpio.gz"
+		-append "console=ttyS0 panic=-1 pins.mode=$mode")
+	if [ "$mode" = shell ]; then
+		"${qemu[@]}"
+		return
+	fi
+	# In check mode the host prints the TAP summary and keeps the console
+	# in the log; the demo's and a command's console is the point.
+	if [ "$mode" = check ]; then
+		timeout --foreground "${PINS_TIMEOUT:-900}" "${qemu[@]}" </dev/null |
+			tr -d '\r' >"$log" || rc=$?
+	else
+		timeout --foreground "${PINS_TIMEOUT:-900}" "${qemu[@]}" </dev/null |
+			tr -d '\r' | tee "$log" || rc=$?
+	fi
+	if [ "$rc" -eq 124 ]; then
+		echo "ERROR: guest hung: no end after ${PINS_TIMEOUT:-900}s (log: $log)" >&2
+		return 1
+	fi
+	if ! grep -q '^PINS-GUEST-END' "$log"; then
+		echo "ERROR: guest stopped before its end marker (log: $log)" >&2
+		return 1
+	fi
+}
+
+# Fails if the guest kernel reported a panic, an oops, a BUG or a WARN.
+check_guest_log() {
+	local bad
+	bad=$(grep -nE 'Kernel panic|Oops|BUG:|WARNING:|Call Trace:|general protection fault|UBSAN|KASAN' "$1" || true)
+	if [ -n "$bad" ]; then
+		echo "ERROR: the guest kernel reported problems (log: $1):" >&2
+		echo "$bad" >&2
+		return 1
+	fi
+}
+
+banner() {
+	say "kernel: $PKG $(cat "$BUILD/package-version") ($(cat "$BUILD/kernelrelease-$VARIANT")), CONFIG_CGROUP_PINS=$PINS"
+}
+
+build_all() {
+	stage deps do_deps
+	stage fetch do_fetch
+	stage prepare do_prepare
+	stage config-$VARIANT do_config
+	stage build-$VARIANT do_build
+	stage selftests do_selftests
+	stage initramfs do_initramfs
+	banner
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_run() {
+	build_all
+	local mode=demo
+	[ -n "${CMD:-}" ] && mode=cmd
+	say "booting ($mode); serial console follows"
+	boot "$mode" "$LOGS/guest-$mode-$VARIANT.log"
+}
+
+cmd_shell() {
+	build_all
+	say "booting to a shell; leave it with 'poweroff' (or Ctrl-A x)"
+	boot shell ""
+}
+
+cmd_check() {
+	local host_log=$LOGS/host-tests.log guest_log=$LOGS/guest-check-$VARIANT.log
+	local rc=0 hp=0 hf=0 hs=0
+	say "host tests (cargo test)"
+	if (cd "$HARNESS/host-tests" && cargo test --release 2>&1) | tee "$host_log"; then :; else rc=1; fi
+	read -r hp hf hs < <(awk '/^test result:/ {
+		for (i = 1; i <= NF; i++) {
+			if ($(i) ~ /^passed;?$/) p += $(i - 1)
+			if ($(i) ~ /^failed;?$/) f += $(i - 1)
+			if ($(i) ~ /^ignored;?$/) s += $(i - 1)
+		}
+	} END { print p + 0, f + 0, s + 0 }' "$host_log")
+	[ "$rc" -eq 0 ] || [ "$hf" -gt 0 ] || hf=$((hf + 1))
+
+	build_all
+	stage lint do_lint
+	say "booting the guest for the selftests"
+	if ! boot check "$guest_log"; then rc=1; fi
+	if ! check_guest_log "$guest_log"; then rc=1; fi
+	local must_skip=""
+	[ "$VARIANT" = nopins ] && must_skip="test_pins test_vm_account"
+	"$HARNESS/tap-summary.sh" "$guest_log" "$hp" "$hf" "$hs" "$must_skip" || rc=1
+	return "$rc"
+}
+
+case "${1:-}" in
+run) cmd_run ;;
+check) cmd_check ;;
+shell) cmd_shell ;;
+deps) stage deps do_deps ;;
+prepare) stage deps do_deps; stage fetch do_fetch; stage prepare do_prepare; stage config-$VARIANT do_config ;;
+build) build_all ;;
+lint) stage deps do_deps; stage fetch do_fetch; stage prepare do_prepare; stage lint do_lint ;;
+*) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
