@@ -40,6 +40,14 @@ TOOLS=$CACHE/tools
 PKG=linux-source-6.12
 
 mkdir -p "$CACHE" "$BUILD" "$LOGS"
+
+# One harness run per build tree at a time: two would patch and build the
+# same source tree under each other.
+exec 9>"$BUILD/.lock"
+if ! flock -n 9; then
+	echo "waiting for another harness run on $BUILD to finish..."
+	flock 9
+fi
 export PATH="/usr/lib/llvm-14/bin:$TOOLS/bin:$PATH"
 
 # Kbuild must use Debian's Rust toolchain (rustup's comes first in PATH on

@@ -7,7 +7,8 @@
 //! controller's own [`Subsystem::State`]. Its control files are types that
 //! implement [`ControlFile`]. The [`cgroup_subsys!`] macro turns both into
 //! the `struct cgroup_subsys` that the cgroup core finds through
-//! `include/linux/cgroup_subsys.h`.
+//! `include/linux/cgroup_subsys.h`. A [`FileNotifier`] in the state raises
+//! a file's modified event.
 //!
 //! C code holds cgroups of a Rust controller through [`CssRef`], an owned
 //! reference whose ABI is a nullable pointer, and borrows them as `&Css`:
@@ -21,11 +22,20 @@ use crate::{
     bindings,
     error::{Error, Result},
     ffi::{c_char, c_int, c_void},
+    init::{InPlaceInit, PinInit},
+    new_spinlock,
+    prelude::*,
     seq_file::SeqFile,
+    sync::SpinLock,
     task::Task,
     types::Opaque,
 };
-use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
+use core::{
+    marker::PhantomData,
+    ops::Deref,
+    ptr::NonNull,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 /// Do not create the file on the root cgroup (`CFTYPE_NOT_ON_ROOT`).
 pub const NOT_ON_ROOT: u32 = bindings::CFTYPE_NOT_ON_ROOT;
@@ -41,8 +51,9 @@ pub trait Subsystem: Sized + 'static {
     /// The controller's id, `<name>_cgrp_id` from `include/linux/cgroup_subsys.h`.
     const ID: bindings::cgroup_subsys_id;
 
-    /// Creates the state of a new cgroup; `parent` is `None` for the root.
-    fn alloc(parent: Option<&Css<Self>>) -> Result<Self::State>;
+    /// Initialises the state of a new cgroup in place; `parent` is `None`
+    /// for the root.
+    fn alloc(parent: Option<&Css<Self>>) -> impl PinInit<Self::State, Error>;
 }
 
 /// The state of one cgroup for controller `S`: the C
@@ -57,8 +68,10 @@ pub trait Subsystem: Sized + 'static {
 /// `S`'s `css_free` callback, after its last reference is gone. A child css
 /// holds a reference to its parent until it is freed.
 #[repr(C)]
+#[pin_data]
 pub struct Css<S: Subsystem> {
     css: Opaque<bindings::cgroup_subsys_state>,
+    #[pin]
     state: S::State,
 }
 
@@ -206,6 +219,99 @@ impl<S: Subsystem> Drop for CssRef<S> {
     }
 }
 
+/// Raises the "modified" event of a control file, which `poll()` and
+/// inotify watchers of the file see, like the C `struct cgroup_file`.
+///
+/// Lives in a controller's [`Subsystem::State`]; a [`ControlFile`] names it
+/// in [`ControlFile::NOTIFIER`]. The cgroup core binds it to the file when it
+/// creates the file and unbinds it when it removes it.
+///
+/// # Invariants
+///
+/// `self.0` is a `struct cgroup_file` that is all zero until the cgroup core
+/// binds it, and it does so only inside a [`Css`], which never moves.
+#[repr(transparent)]
+pub struct FileNotifier(Opaque<bindings::cgroup_file>);
+
+// SAFETY: The cgroup core serialises all use of a `cgroup_file` with its own
+// lock, from any thread.
+unsafe impl Send for FileNotifier {}
+// SAFETY: As above.
+unsafe impl Sync for FileNotifier {}
+
+impl FileNotifier {
+    /// Creates a notifier that is not bound to a file yet.
+    pub const fn new() -> Self {
+        // INVARIANT: All zero.
+        // SAFETY: An all-zero `struct cgroup_file` is the unbound state.
+        Self(Opaque::new(unsafe { core::mem::zeroed() }))
+    }
+
+    /// Raises the file's modified event (rate-limited by the cgroup core).
+    /// Does nothing while the file does not exist.
+    pub fn notify(&self) {
+        // SAFETY: `self.0` is valid: all zero (unbound, which
+        // `cgroup_file_notify()` ignores) or bound by the cgroup core.
+        unsafe { bindings::cgroup_file_notify(self.0.get()) };
+    }
+}
+
+impl Default for FileNotifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where a [`FileNotifier`] is in a controller's state `T`; made by
+/// [`cgroup_notifier!`].
+///
+/// # Invariants
+///
+/// A [`FileNotifier`] is at byte `offset` of every `T`.
+#[derive(Clone, Copy)]
+pub struct NotifierField<T> {
+    offset: usize,
+    _state: PhantomData<fn(&T)>,
+}
+
+impl<T> NotifierField<T> {
+    /// # Safety
+    ///
+    /// A [`FileNotifier`] must be at byte `offset` of every `T`.
+    #[doc(hidden)]
+    pub const unsafe fn new(offset: usize) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Self {
+            offset,
+            _state: PhantomData,
+        }
+    }
+}
+
+/// Names the [`FileNotifier`] field `field` of state type `state` for
+/// [`ControlFile::NOTIFIER`].
+///
+/// # Examples
+///
+/// ```ignore
+/// const NOTIFIER: Option<NotifierField<PinsState>> =
+///     Some(kernel::cgroup_notifier!(PinsState, events_file));
+/// ```
+#[macro_export]
+macro_rules! cgroup_notifier {
+    ($state:ty, $field:ident) => {{
+        // The field must be a `FileNotifier` itself: raw pointers do not
+        // coerce, so a field that only derefs to one is refused.
+        const _: fn(&$state) -> *const $crate::cgroup::FileNotifier =
+            |state| ::core::ptr::addr_of!(state.$field);
+        // SAFETY: The line above checked that `$field` is a `FileNotifier`
+        // of `$state`, which is at that offset of every `$state`.
+        unsafe {
+            $crate::cgroup::NotifierField::<$state>::new(::core::mem::offset_of!($state, $field))
+        }
+    }};
+}
+
 /// A control file of a cgroup controller, `<controller>.<NAME>`.
 ///
 /// A file is readable if it implements `show` and writable if it implements
@@ -221,15 +327,159 @@ pub trait ControlFile {
     /// [`NOT_ON_ROOT`], [`ONLY_ON_ROOT`] or 0.
     const FLAGS: u32 = 0;
 
-    /// Writes the file's content for `css` to `m`.
-    fn show(_css: &Css<Self::Subsys>, _m: &SeqFile) -> Result {
+    /// The [`FileNotifier`] in the cgroup's state that raises this file's
+    /// "modified" event (poll and inotify), made with [`cgroup_notifier!`].
+    const NOTIFIER: Option<NotifierField<<Self::Subsys as Subsystem>::State>> = None;
+
+    /// Called when `file` is opened.
+    fn open(_css: &Css<Self::Subsys>, _file: &OpenFile) -> Result {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Handles a `write()` of `input` (the whole write) for `css`. On error
-    /// the write fails with that error.
-    fn write(_css: &Css<Self::Subsys>, _input: &[u8]) -> Result {
+    /// Called when the last reference to `file` is gone.
+    fn release(_css: &Css<Self::Subsys>, _file: &OpenFile) {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes the file's content for `css`, read through `file`, to `m`.
+    fn show(_css: &Css<Self::Subsys>, _file: &OpenFile, _m: &SeqFile) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Handles a `write()` of `input` (the whole write) to `file` of `css`.
+    /// On error the write fails with that error.
+    fn write(_css: &Css<Self::Subsys>, _file: &OpenFile, _input: &[u8]) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// One open file description of a control file.
+///
+/// # Invariants
+///
+/// `self.0` is the `kernfs_open_file` of an open cgroup control file, valid
+/// from the file's `open` callback to the end of its `release` callback.
+#[repr(transparent)]
+pub struct OpenFile(Opaque<bindings::kernfs_open_file>);
+
+/// The per-open-file peak of a file that has never been reset.
+const PEAK_UNSET: u64 = u64::MAX;
+
+impl OpenFile {
+    /// # Safety
+    ///
+    /// `of` must be the open file of a cgroup control file and stay valid
+    /// for `'a`.
+    unsafe fn from_raw<'a>(of: *mut bindings::kernfs_open_file) -> &'a Self {
+        // SAFETY: `OpenFile` is a transparent wrapper and the caller
+        // guarantees validity for `'a`.
+        unsafe { &*of.cast() }
+    }
+
+    /// The cgroup core's per-open-file peak record of this file.
+    fn peak_record(&self) -> *mut bindings::cgroup_of_peak {
+        // SAFETY: `self.0` is a cgroup control file's open file (type
+        // invariant), whose private data `of_peak()` knows.
+        unsafe { bindings::of_peak(self.0.get()) }
+    }
+
+    /// The record's `value`, shared with concurrent readers.
+    fn peak_value(&self) -> &AtomicU64 {
+        const _: () =
+            assert!(core::mem::size_of::<crate::ffi::c_ulong>() == core::mem::size_of::<u64>());
+        // SAFETY: `value` is an aligned `unsigned long` of the same size as
+        // `u64` that lives as long as the open file; every access to it goes
+        // through this atomic view.
+        unsafe { AtomicU64::from_ptr(core::ptr::addr_of_mut!((*self.peak_record()).value).cast()) }
+    }
+
+    /// The peak this file was reset to and has tracked since, or `None` if
+    /// it was never reset (see [`PeakWatchers`]).
+    pub fn peak(&self) -> Option<u64> {
+        match self.peak_value().load(Ordering::Relaxed) {
+            PEAK_UNSET => None,
+            value => Some(value),
+        }
+    }
+}
+
+/// The open files of one counter that were written to reset their peak: the
+/// per-open-file peak of `memory.peak`.
+///
+/// A file that was never reset shows the counter's all-time peak. A reset
+/// makes the file show the highest usage since the reset. The counter keeps
+/// one local peak that restarts at every reset; each reset first folds the
+/// local peak into every registered file's value, so a reset through one
+/// file never loses what another file has seen since its own reset.
+#[pin_data]
+pub struct PeakWatchers {
+    #[pin]
+    lock: SpinLock<()>,
+    #[pin]
+    head: Opaque<bindings::list_head>,
+}
+
+// SAFETY: The list is only used under `lock`.
+unsafe impl Send for PeakWatchers {}
+// SAFETY: As above.
+unsafe impl Sync for PeakWatchers {}
+
+impl PeakWatchers {
+    /// Creates an empty set.
+    pub fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            lock <- new_spinlock!(()),
+            // SAFETY: `INIT_LIST_HEAD` initialises the pinned list head.
+            head <- Opaque::ffi_init(|head| unsafe { bindings::INIT_LIST_HEAD(head) }),
+        })
+    }
+
+    /// Call from the file's `open` callback.
+    pub fn open(&self, file: &OpenFile) {
+        file.peak_value().store(PEAK_UNSET, Ordering::Relaxed);
+    }
+
+    /// Resets `file`'s peak. `reset` runs under the lock and restarts the
+    /// counter's local peak: it returns the local peak before the restart,
+    /// which is folded into every registered file, and the value `file`
+    /// restarts from.
+    pub fn reset(&self, file: &OpenFile, reset: impl FnOnce() -> (u64, u64)) {
+        let _guard = self.lock.lock();
+        let (old_local, restart) = reset();
+        let head = self.head.get();
+        // SAFETY: The list is initialised and only changes under `lock`;
+        // its entries are the `list` members of records of open files that
+        // are registered until their `release`, which takes `lock`.
+        unsafe {
+            let mut pos = (*head).next;
+            while pos != head {
+                let record = pos
+                    .cast::<u8>()
+                    .sub(core::mem::offset_of!(bindings::cgroup_of_peak, list))
+                    .cast::<bindings::cgroup_of_peak>();
+                let value = AtomicU64::from_ptr(core::ptr::addr_of_mut!((*record).value).cast());
+                value.fetch_max(old_local, Ordering::Relaxed);
+                pos = (*pos).next;
+            }
+        }
+        if file.peak().is_none() {
+            // SAFETY: `file`'s record is valid until its `release`, which
+            // unregisters it under `lock`.
+            unsafe {
+                bindings::list_add(core::ptr::addr_of_mut!((*file.peak_record()).list), head)
+            };
+        }
+        file.peak_value().store(restart, Ordering::Relaxed);
+    }
+
+    /// Call from the file's `release` callback.
+    pub fn release(&self, file: &OpenFile) {
+        if file.peak().is_none() {
+            return;
+        }
+        let _guard = self.lock.lock();
+        // SAFETY: A file whose peak is set is on the list (see `reset`).
+        unsafe { bindings::list_del(core::ptr::addr_of_mut!((*file.peak_record()).list)) };
     }
 }
 
@@ -248,6 +498,18 @@ pub const fn cftype<F: ControlFile>() -> bindings::cftype {
         i += 1;
     }
     cft.flags = F::FLAGS;
+    if let Some(notifier) = F::NOTIFIER {
+        let offset = core::mem::offset_of!(Css<F::Subsys>, state) + notifier.offset;
+        // A css is far smaller than 4 GiB.
+        assert!(offset <= u32::MAX as usize);
+        cft.file_offset = offset as u32;
+    }
+    if F::HAS_OPEN {
+        cft.open = Some(open_callback::<F>);
+    }
+    if F::HAS_RELEASE {
+        cft.release = Some(release_callback::<F>);
+    }
     if F::HAS_SHOW {
         cft.seq_show = Some(show_callback::<F>);
     }
@@ -277,9 +539,11 @@ unsafe extern "C" fn show_callback<F: ControlFile>(
     // `kernfs_open_file` (function safety requirement); the file's css is
     // alive while the file is being read.
     let css = unsafe { Css::<F::Subsys>::from_raw(bindings::of_css((*sf).private.cast())) };
+    // SAFETY: As above, `private` is the open file, valid during the call.
+    let file = unsafe { OpenFile::from_raw((*sf).private.cast()) };
     // SAFETY: `sf` is valid and ours for the duration of the callback.
     let m = unsafe { SeqFile::from_raw(sf) };
-    match F::show(css, m) {
+    match F::show(css, file, m) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -302,10 +566,40 @@ unsafe extern "C" fn write_callback<F: ControlFile>(
     // SAFETY: The cgroup core passes `nbytes` valid bytes at `buf`, unchanged
     // while the callback runs.
     let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), nbytes) };
-    match F::write(css, input) {
+    // SAFETY: `of` is valid during the call.
+    let file = unsafe { OpenFile::from_raw(of) };
+    match F::write(css, file, input) {
         Ok(()) => isize::try_from(nbytes).unwrap_or(isize::MAX),
         Err(e) => e.to_errno() as isize,
     }
+}
+
+/// # Safety
+///
+/// Called by the cgroup core for a file built by `cftype::<F>()` being
+/// opened: `of` is its open file.
+unsafe extern "C" fn open_callback<F: ControlFile>(of: *mut bindings::kernfs_open_file) -> c_int {
+    // SAFETY: `of` is a cgroup file of `F::Subsys` (function safety
+    // requirement); its css is alive while the file is open.
+    let css = unsafe { Css::<F::Subsys>::from_raw(bindings::of_css(of)) };
+    // SAFETY: `of` is valid until `release_callback` returns.
+    let file = unsafe { OpenFile::from_raw(of) };
+    match F::open(css, file) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the cgroup core for a file built by `cftype::<F>()` whose last
+/// reference is gone: `of` is its open file.
+unsafe extern "C" fn release_callback<F: ControlFile>(of: *mut bindings::kernfs_open_file) {
+    // SAFETY: As in `open_callback`.
+    let css = unsafe { Css::<F::Subsys>::from_raw(bindings::of_css(of)) };
+    // SAFETY: `of` is valid for the duration of the call.
+    let file = unsafe { OpenFile::from_raw(of) };
+    F::release(css, file);
 }
 
 /// # Safety
@@ -321,20 +615,26 @@ unsafe extern "C" fn css_alloc_callback<S: Subsystem>(
         // and stays alive while its child is created.
         Some(unsafe { Css::<S>::from_raw(parent) })
     };
-    let css = S::alloc(parent).and_then(|state| {
-        let css = Css::<S> {
-            // SAFETY: All-zero is a valid initial `cgroup_subsys_state`; the
-            // cgroup core initialises it after `css_alloc` returns.
-            css: Opaque::new(unsafe { core::mem::zeroed() }),
-            state,
-        };
-        KBox::new(css, GFP_KERNEL).map_err(Error::from)
-    });
+    let css = KBox::pin_init(
+        try_pin_init!(Css::<S> {
+            // All-zero is a valid initial `cgroup_subsys_state`; the cgroup
+            // core initialises it after `css_alloc` returns.
+            css: Opaque::new(CSS_ZEROED),
+            state <- S::alloc(parent),
+        }? Error),
+        GFP_KERNEL,
+    );
     match css {
-        Ok(css) => KBox::into_raw(css).cast(),
+        // SAFETY: The `Css` is never moved: the cgroup core keeps the
+        // pointer until `css_free`, which turns it back into the box.
+        Ok(css) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(css) }).cast(),
         Err(e) => e.to_ptr(),
     }
 }
+
+/// The initial value of a `Css`'s C part.
+// SAFETY: An all-zero `struct cgroup_subsys_state` is valid.
+const CSS_ZEROED: bindings::cgroup_subsys_state = unsafe { core::mem::zeroed() };
 
 /// # Safety
 ///

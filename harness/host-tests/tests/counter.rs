@@ -472,3 +472,37 @@ fn concurrent_charges_never_exceed_any_limit() {
         assert_eq!(level.usage(), 0, "level {i}: usage left behind");
     }
 }
+
+#[test]
+fn local_peak_restarts_from_usage_on_reset() {
+    let child = Level::new();
+    let parent = Level::new();
+    let chain = [&child, &parent];
+
+    assert!(try_charge(chain, 5).is_ok());
+    assert!(uncharge(chain, 3));
+    assert_eq!(child.local_peak(), 5);
+
+    // The reset hands back the old local peak and restarts from usage.
+    assert_eq!(child.reset_local_peak(), (5, 2));
+    assert_eq!(child.local_peak(), 2);
+    assert_eq!(child.peak(), 5);
+    // Only the reset level restarts.
+    assert_eq!(parent.local_peak(), 5);
+
+    assert!(try_charge(chain, 1).is_ok());
+    assert_eq!(child.local_peak(), 3);
+    assert!(uncharge(chain, 3));
+    assert_eq!(child.local_peak(), 3);
+    assert_eq!(child.peak(), 5);
+
+    // A refused charge does not raise the refusing level's local peak.
+    child.set_max(3);
+    assert!(try_charge(chain, 4).is_err());
+    assert_eq!(child.local_peak(), 3);
+
+    // Forced charges count too.
+    charge_unchecked(chain, 7);
+    assert_eq!(child.local_peak(), 7);
+    assert_eq!(child.peak(), 7);
+}

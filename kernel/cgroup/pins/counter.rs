@@ -29,6 +29,7 @@ pub struct Level {
     usage: AtomicU64,
     max: AtomicU64,
     peak: AtomicU64,
+    local_peak: AtomicU64,
 }
 
 impl Default for Level {
@@ -44,6 +45,7 @@ impl Level {
             usage: AtomicU64::new(0),
             max: AtomicU64::new(UNLIMITED),
             peak: AtomicU64::new(0),
+            local_peak: AtomicU64::new(0),
         }
     }
 
@@ -60,6 +62,24 @@ impl Level {
     /// The highest usage this level has had.
     pub fn peak(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
+    }
+
+    /// The highest usage since the last [`Level::reset_local_peak`].
+    pub fn local_peak(&self) -> u64 {
+        self.local_peak.load(Ordering::Relaxed)
+    }
+
+    /// Restarts the local peak from the current usage. Returns the local
+    /// peak before the reset and the usage it restarted from.
+    pub fn reset_local_peak(&self) -> (u64, u64) {
+        let usage = self.usage();
+        (self.local_peak.swap(usage, Ordering::Relaxed), usage)
+    }
+
+    /// Records `usage` as reached.
+    fn reached(&self, usage: u64) {
+        self.peak.fetch_max(usage, Ordering::Relaxed);
+        self.local_peak.fetch_max(usage, Ordering::Relaxed);
     }
 
     /// Sets the limit. Lowering it below the usage is allowed: nothing is
@@ -83,7 +103,7 @@ impl Level {
         match raised {
             Ok(old) => {
                 // `old + pages` cannot overflow: the closure checked it.
-                self.peak.fetch_max(old + pages, Ordering::Relaxed);
+                self.reached(old + pages);
                 true
             }
             Err(_) => false,
@@ -100,8 +120,7 @@ impl Level {
             })
             // The closure always returns `Some`, so this is the `Ok` value.
             .unwrap_or_else(|usage| usage);
-        self.peak
-            .fetch_max(old.saturating_add(pages), Ordering::Relaxed);
+        self.reached(old.saturating_add(pages));
     }
 
     /// Lowers the usage by `pages`, clamping at zero. Returns `false` if the

@@ -11,9 +11,13 @@
 //! memory controllers, the controller only limits cgroups below the root,
 //! and charging the root would put one shared counter on every pinning path.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     bindings,
-    cgroup::{self, ControlFile, Css, CssRef, Subsystem},
+    cgroup::{
+        self, ControlFile, Css, CssRef, FileNotifier, NotifierField, OpenFile, PeakWatchers,
+        Subsystem,
+    },
     ffi::{c_int, c_ulong},
     page::PAGE_SHIFT,
     prelude::*,
@@ -38,18 +42,33 @@ const SHIFT: u32 = PAGE_SHIFT as u32;
 pub struct Pins;
 
 /// What the controller keeps for each cgroup.
+#[pin_data]
 pub struct PinsState {
     level: Level,
+    /// Charges refused by this cgroup's or a descendant's `pins.max`.
+    events: AtomicU64,
+    /// Charges refused by this cgroup's own `pins.max`.
+    events_local: AtomicU64,
+    events_file: FileNotifier,
+    events_local_file: FileNotifier,
+    /// Open `pins.peak` files that were reset.
+    #[pin]
+    peaks: PeakWatchers,
 }
 
 impl Subsystem for Pins {
     type State = PinsState;
     const ID: bindings::cgroup_subsys_id = bindings::cgroup_subsys_id_pins_cgrp_id;
 
-    fn alloc(_parent: Option<&Css<Self>>) -> Result<PinsState> {
-        Ok(PinsState {
+    fn alloc(_parent: Option<&Css<Self>>) -> impl PinInit<PinsState, Error> {
+        try_pin_init!(PinsState {
             level: Level::new(),
-        })
+            events: AtomicU64::new(0),
+            events_local: AtomicU64::new(0),
+            events_file: FileNotifier::new(),
+            events_local_file: FileNotifier::new(),
+            peaks <- PeakWatchers::new(),
+        }? Error)
     }
 }
 
@@ -59,6 +78,24 @@ fn levels(css: &Css<Pins>) -> impl Iterator<Item = &Level> + Clone {
     css.ancestors()
         .take_while(|css| !css.is_root())
         .map(|css| &css.level)
+}
+
+/// Counts a charge to `css` that the limit of `refused`, `css` or one of its
+/// ancestors, turned down: locally at that cgroup, hierarchically there and
+/// in every ancestor below the root.
+fn record_refusal(css: &Css<Pins>, refused: &Level) {
+    let mut found = false;
+    for css in css.ancestors().take_while(|css| !css.is_root()) {
+        if !found && core::ptr::eq(&css.level, refused) {
+            found = true;
+            css.events_local.fetch_add(1, Ordering::Relaxed);
+            css.events_local_file.notify();
+        }
+        if found {
+            css.events.fetch_add(1, Ordering::Relaxed);
+            css.events_file.notify();
+        }
+    }
 }
 
 /// A page count from C, saturated to the counter's width.
@@ -75,7 +112,7 @@ impl ControlFile for MaxFile {
     const NAME: &'static [u8] = b"max";
     const FLAGS: u32 = cgroup::NOT_ON_ROOT;
 
-    fn show(css: &Css<Pins>, m: &SeqFile) -> Result {
+    fn show(css: &Css<Pins>, _file: &OpenFile, m: &SeqFile) -> Result {
         match parse::max_bytes(css.level.max(), SHIFT) {
             None => seq_print!(m, "max\n"),
             Some(bytes) => seq_print!(m, "{}\n", bytes),
@@ -83,7 +120,7 @@ impl ControlFile for MaxFile {
         Ok(())
     }
 
-    fn write(css: &Css<Pins>, input: &[u8]) -> Result {
+    fn write(css: &Css<Pins>, _file: &OpenFile, input: &[u8]) -> Result {
         let max = parse::parse_max(input, SHIFT).map_err(|_| EINVAL)?;
         css.level.set_max(max);
         Ok(())
@@ -99,8 +136,76 @@ impl ControlFile for CurrentFile {
     const NAME: &'static [u8] = b"current";
     const FLAGS: u32 = cgroup::NOT_ON_ROOT;
 
-    fn show(css: &Css<Pins>, m: &SeqFile) -> Result {
+    fn show(css: &Css<Pins>, _file: &OpenFile, m: &SeqFile) -> Result {
         seq_print!(m, "{}\n", parse::pages_to_bytes(css.level.usage(), SHIFT));
+        Ok(())
+    }
+}
+
+/// `pins.events`: refusals by this cgroup's or a descendant's limit.
+struct EventsFile;
+
+#[vtable]
+impl ControlFile for EventsFile {
+    type Subsys = Pins;
+    const NAME: &'static [u8] = b"events";
+    const FLAGS: u32 = cgroup::NOT_ON_ROOT;
+    const NOTIFIER: Option<NotifierField<PinsState>> =
+        Some(kernel::cgroup_notifier!(PinsState, events_file));
+
+    fn show(css: &Css<Pins>, _file: &OpenFile, m: &SeqFile) -> Result {
+        seq_print!(m, "max {}\n", css.events.load(Ordering::Relaxed));
+        Ok(())
+    }
+}
+
+/// `pins.events.local`: refusals by this cgroup's own limit.
+struct EventsLocalFile;
+
+#[vtable]
+impl ControlFile for EventsLocalFile {
+    type Subsys = Pins;
+    const NAME: &'static [u8] = b"events.local";
+    const FLAGS: u32 = cgroup::NOT_ON_ROOT;
+    const NOTIFIER: Option<NotifierField<PinsState>> =
+        Some(kernel::cgroup_notifier!(PinsState, events_local_file));
+
+    fn show(css: &Css<Pins>, _file: &OpenFile, m: &SeqFile) -> Result {
+        seq_print!(m, "max {}\n", css.events_local.load(Ordering::Relaxed));
+        Ok(())
+    }
+}
+
+/// `pins.peak`: the highest `pins.current`; a write through an open file
+/// resets what reads through that file show (the `memory.peak` convention).
+struct PeakFile;
+
+#[vtable]
+impl ControlFile for PeakFile {
+    type Subsys = Pins;
+    const NAME: &'static [u8] = b"peak";
+    const FLAGS: u32 = cgroup::NOT_ON_ROOT;
+
+    fn open(css: &Css<Pins>, file: &OpenFile) -> Result {
+        css.peaks.open(file);
+        Ok(())
+    }
+
+    fn release(css: &Css<Pins>, file: &OpenFile) {
+        css.peaks.release(file);
+    }
+
+    fn show(css: &Css<Pins>, file: &OpenFile, m: &SeqFile) -> Result {
+        let pages = match file.peak() {
+            None => css.level.peak(),
+            Some(since_reset) => since_reset.max(css.level.local_peak()),
+        };
+        seq_print!(m, "{}\n", parse::pages_to_bytes(pages, SHIFT));
+        Ok(())
+    }
+
+    fn write(css: &Css<Pins>, file: &OpenFile, _input: &[u8]) -> Result {
+        css.peaks.reset(file, || css.level.reset_local_peak());
         Ok(())
     }
 }
@@ -108,7 +213,7 @@ impl ControlFile for CurrentFile {
 kernel::cgroup_subsys! {
     subsystem: Pins,
     symbol: pins_cgrp_subsys,
-    files: [MaxFile, CurrentFile],
+    files: [MaxFile, CurrentFile, PeakFile, EventsFile, EventsLocalFile],
 }
 
 // The C interface, declared in `include/linux/cgroup_pins.h`. A
@@ -133,7 +238,10 @@ pub extern "C" fn pins_cgroup_try_charge(pins: Option<&Css<Pins>>, npages: c_ulo
     let Some(pins) = pins else { return 0 };
     match counter::try_charge(levels(pins), pages(npages)) {
         Ok(()) => 0,
-        Err(_) => ENOMEM.to_errno(),
+        Err(refused) => {
+            record_refusal(pins, refused);
+            ENOMEM.to_errno()
+        }
     }
 }
 

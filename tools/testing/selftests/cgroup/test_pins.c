@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -380,7 +382,10 @@ cleanup:
 /* Returns 0 if @cgroup has neither pins.max nor pins.current. */
 static int pins_files_absent(const char *cgroup)
 {
-	static const char * const files[] = { "pins.max", "pins.current" };
+	static const char * const files[] = {
+		"pins.max", "pins.current", "pins.peak", "pins.events",
+		"pins.events.local",
+	};
 	char path[PATH_MAX];
 	size_t i;
 
@@ -401,21 +406,30 @@ static int pins_files_absent(const char *cgroup)
  */
 static int pins_files_present(const char *cgroup)
 {
+	static const char * const rw_files[] = { "pins.max", "pins.peak" };
+	static const char * const ro_files[] = {
+		"pins.current", "pins.events", "pins.events.local",
+	};
 	char path[PATH_MAX];
 	struct stat st;
+	size_t i;
 
-	snprintf(path, sizeof(path), "%s/pins.max", cgroup);
-	if (stat(path, &st) || !S_ISREG(st.st_mode) ||
-	    !(st.st_mode & 0200) || !(st.st_mode & 0400)) {
-		ksft_print_msg("%s: missing or not rw\n", path);
-		return -1;
+	for (i = 0; i < ARRAY_SIZE(rw_files); i++) {
+		snprintf(path, sizeof(path), "%s/%s", cgroup, rw_files[i]);
+		if (stat(path, &st) || !S_ISREG(st.st_mode) ||
+		    !(st.st_mode & 0200) || !(st.st_mode & 0400)) {
+			ksft_print_msg("%s: missing or not rw\n", path);
+			return -1;
+		}
 	}
 
-	snprintf(path, sizeof(path), "%s/pins.current", cgroup);
-	if (stat(path, &st) || !S_ISREG(st.st_mode) ||
-	    (st.st_mode & 0222) || !(st.st_mode & 0400)) {
-		ksft_print_msg("%s: missing or not ro\n", path);
-		return -1;
+	for (i = 0; i < ARRAY_SIZE(ro_files); i++) {
+		snprintf(path, sizeof(path), "%s/%s", cgroup, ro_files[i]);
+		if (stat(path, &st) || !S_ISREG(st.st_mode) ||
+		    (st.st_mode & 0222) || !(st.st_mode & 0400)) {
+			ksft_print_msg("%s: missing or not ro\n", path);
+			return -1;
+		}
 	}
 
 	return 0;
@@ -1131,6 +1145,310 @@ cleanup:
 	return ret;
 }
 
+/* Expects "max N\n" in @control of @cgroup. */
+static int pins_expect_events(const char *cgroup, const char *control,
+			      long events)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "max %ld\n", events);
+	return pins_expect_str(cgroup, control, buf);
+}
+
+static int pins_expect_all_events(const char *cgroup, long events,
+				  long local)
+{
+	if (pins_expect_events(cgroup, "pins.events", events) ||
+	    pins_expect_events(cgroup, "pins.events.local", local))
+		return -1;
+	return 0;
+}
+
+/*
+ * pins.events counts refusals by a cgroup's own limit or a descendant's;
+ * pins.events.local only those by its own. Successful charges count nothing.
+ */
+static int test_pins_hook_events(const char *root)
+{
+	int ret, fd = -1;
+	char *parent = NULL, *child = NULL;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	parent = cg_name(root, "pins_test_events");
+	child = parent ? cg_name(parent, "child") : NULL;
+	if (!child)
+		goto cleanup;
+	if (pins_create(parent, true) || pins_create(child, false))
+		goto cleanup;
+	if (pins_expect_all_events(parent, 0, 0) ||
+	    pins_expect_all_events(child, 0, 0))
+		goto cleanup;
+
+	if (pins_set_max(parent, 4))
+		goto cleanup;
+	fd = hook_open(root, child);
+	if (fd < 0)
+		goto cleanup;
+
+	/* Within the limits: no event. */
+	if (hook_cmd(fd, "charge", 4, 0) || hook_cmd(fd, "uncharge", 4, 0))
+		goto cleanup;
+	if (pins_expect_all_events(parent, 0, 0) ||
+	    pins_expect_all_events(child, 0, 0))
+		goto cleanup;
+
+	/* Refused by the parent's limit: counted at the parent only. */
+	if (hook_cmd(fd, "charge", 5, -ENOMEM))
+		goto cleanup;
+	if (pins_expect_all_events(parent, 1, 1) ||
+	    pins_expect_all_events(child, 0, 0))
+		goto cleanup;
+
+	/* Refused by the child's limit: local to it, hierarchical above. */
+	if (pins_set_max(child, 2) || hook_cmd(fd, "charge", 3, -ENOMEM))
+		goto cleanup;
+	if (pins_expect_all_events(parent, 2, 1) ||
+	    pins_expect_all_events(child, 1, 1))
+		goto cleanup;
+
+	/* Both limits would refuse: the child's, met first, is the one. */
+	if (hook_cmd(fd, "charge", 5, -ENOMEM))
+		goto cleanup;
+	if (pins_expect_all_events(parent, 3, 1) ||
+	    pins_expect_all_events(child, 2, 2))
+		goto cleanup;
+
+	if (pins_expect(parent, "pins.current", 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	hook_close(&fd);
+	cg_enter_current(root);
+	cg_destroy(child);
+	cg_destroy(parent);
+	free(child);
+	free(parent);
+
+	return ret;
+}
+
+/* Waits up to @ms for an inotify event on @ifd; returns 1, 0 or -1. */
+static int wait_inotify_event(int ifd, int ms)
+{
+	struct pollfd pfd = { .fd = ifd, .events = POLLIN };
+	union {
+		struct inotify_event ev;
+		char buf[4096];
+	} u;
+	int n;
+
+	n = poll(&pfd, 1, ms);
+	if (n <= 0)
+		return n;
+	if (read(ifd, &u, sizeof(u)) <= 0)
+		return -1;
+	return 1;
+}
+
+/* A refusal raises a file-modified event on both events files. */
+static int test_pins_hook_events_notify(const char *root)
+{
+	int ret, fd = -1, ifd = -1, wd;
+	char *cg = NULL, *events = NULL, *local = NULL;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	cg = cg_name(root, "pins_test_events_notify");
+	events = cg ? cg_control(cg, "pins.events") : NULL;
+	local = cg ? cg_control(cg, "pins.events.local") : NULL;
+	if (!events || !local)
+		goto cleanup;
+	if (pins_create(cg, false) || pins_set_max(cg, 1))
+		goto cleanup;
+	fd = hook_open(root, cg);
+	if (fd < 0)
+		goto cleanup;
+
+	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ifd < 0)
+		goto cleanup;
+	wd = inotify_add_watch(ifd, events, IN_MODIFY);
+	if (wd < 0) {
+		ksft_print_msg("inotify_add_watch %s: %s\n", events,
+			       strerror(errno));
+		goto cleanup;
+	}
+
+	/* A successful charge is no event. */
+	if (hook_cmd(fd, "charge", 1, 0))
+		goto cleanup;
+	if (wait_inotify_event(ifd, 200) != 0) {
+		ksft_print_msg("event on %s without a refusal\n", events);
+		goto cleanup;
+	}
+
+	if (hook_cmd(fd, "charge", 1, -ENOMEM))
+		goto cleanup;
+	if (wait_inotify_event(ifd, 2000) != 1) {
+		ksft_print_msg("no modified event on %s\n", events);
+		goto cleanup;
+	}
+
+	inotify_rm_watch(ifd, wd);
+	wd = inotify_add_watch(ifd, local, IN_MODIFY);
+	if (wd < 0)
+		goto cleanup;
+	/* The core rate-limits events per file: wait out its interval. */
+	usleep(100 * 1000);
+	while (wait_inotify_event(ifd, 0) == 1)
+		;
+	if (hook_cmd(fd, "charge", 1, -ENOMEM))
+		goto cleanup;
+	if (wait_inotify_event(ifd, 2000) != 1) {
+		ksft_print_msg("no modified event on %s\n", local);
+		goto cleanup;
+	}
+	if (pins_expect_all_events(cg, 2, 2))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	if (ifd >= 0)
+		close(ifd);
+	hook_close(&fd);
+	cg_enter_current(root);
+	cg_destroy(cg);
+	free(local);
+	free(events);
+	free(cg);
+
+	return ret;
+}
+
+/* Reads @fd, an open pins.peak, from offset 0 and expects @pages. */
+static int peak_fd_expect(int fd, const char *what, long pages)
+{
+	char buf[64], want[64];
+	ssize_t n;
+
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n < 0) {
+		ksft_print_msg("read %s: %s\n", what, strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	snprintf(want, sizeof(want), "%ld\n", pages * page_size);
+	if (strcmp(buf, want)) {
+		ksft_print_msg("%s: got %.*s, expected %ld pages\n", what,
+			       (int)strcspn(buf, "\n"), buf, pages);
+		return -1;
+	}
+	return 0;
+}
+
+static int peak_fd_reset(int fd)
+{
+	if (pwrite(fd, "reset\n", 6, 0) != 6) {
+		ksft_print_msg("reset pins.peak: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * pins.peak is the highest pins.current; a write resets it for reads
+ * through the same open file only, which then show the highest usage
+ * since that reset, even across resets through other open files.
+ */
+static int test_pins_hook_peak(const char *root)
+{
+	int ret, fd = -1, p1 = -1, p2 = -1, p3 = -1;
+	char *cg = NULL, *peak = NULL;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	cg = cg_name(root, "pins_test_peak");
+	peak = cg ? cg_control(cg, "pins.peak") : NULL;
+	if (!peak || pins_create(cg, false))
+		goto cleanup;
+	if (pins_expect(cg, "pins.peak", 0))
+		goto cleanup;
+	fd = hook_open(root, cg);
+	if (fd < 0)
+		goto cleanup;
+
+	/* Peak 5, usage 1. */
+	if (hook_cmd(fd, "charge", 5, 0) || hook_cmd(fd, "uncharge", 4, 0))
+		goto cleanup;
+	if (pins_expect(cg, "pins.peak", 5) || pins_expect(cg, "pins.current", 1))
+		goto cleanup;
+
+	/* p1 resets to the usage, then follows it up. */
+	p1 = open(peak, O_RDWR);
+	if (p1 < 0 || peak_fd_expect(p1, "p1", 5) || peak_fd_reset(p1) ||
+	    peak_fd_expect(p1, "p1 after reset", 1))
+		goto cleanup;
+	if (hook_cmd(fd, "charge", 2, 0) || hook_cmd(fd, "uncharge", 2, 0))
+		goto cleanup;
+	if (peak_fd_expect(p1, "p1", 3) || pins_expect(cg, "pins.peak", 5))
+		goto cleanup;
+
+	/* A reset through p2 leaves what p1 has seen alone. */
+	p2 = open(peak, O_RDWR);
+	if (p2 < 0 || peak_fd_reset(p2) || peak_fd_expect(p2, "p2", 1) ||
+	    peak_fd_expect(p1, "p1 after p2's reset", 3))
+		goto cleanup;
+	if (hook_cmd(fd, "charge", 1, 0))
+		goto cleanup;
+	if (peak_fd_expect(p2, "p2", 2) || peak_fd_expect(p1, "p1", 3))
+		goto cleanup;
+
+	/* Beyond every peak: all follow. A fresh open shows the all-time. */
+	if (hook_cmd(fd, "charge", 5, 0))
+		goto cleanup;
+	if (peak_fd_expect(p1, "p1", 7) || peak_fd_expect(p2, "p2", 7))
+		goto cleanup;
+	p3 = open(peak, O_RDONLY);
+	if (p3 < 0 || peak_fd_expect(p3, "p3", 7))
+		goto cleanup;
+
+	/* A reset as usage drops shows the lower usage. */
+	if (hook_cmd(fd, "uncharge", 6, 0) || peak_fd_reset(p1) ||
+	    peak_fd_expect(p1, "p1 after second reset", 1) ||
+	    peak_fd_expect(p2, "p2", 7) || peak_fd_expect(p3, "p3", 7))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	if (p3 >= 0)
+		close(p3);
+	if (p2 >= 0)
+		close(p2);
+	if (p1 >= 0)
+		close(p1);
+	hook_close(&fd);
+	cg_enter_current(root);
+	cg_destroy(cg);
+	free(peak);
+	free(cg);
+
+	return ret;
+}
+
 #define T(x) { x, #x }
 struct pins_test {
 	int (*fn)(const char *root);
@@ -1148,6 +1466,9 @@ struct pins_test {
 	T(test_pins_hook_migrate),
 	T(test_pins_hook_rmdir),
 	T(test_pins_hook_close_uncharges),
+	T(test_pins_hook_events),
+	T(test_pins_hook_events_notify),
+	T(test_pins_hook_peak),
 };
 
 #undef T
