@@ -424,7 +424,7 @@ cmd_run() {
 
 cmd_shell() {
 	build_all
-	say "booting to a shell; leave it with 'poweroff' (or Ctrl-A x)"
+	say "booting to a shell; leave it with 'exit' (or Ctrl-A x)"
 	boot shell ""
 }
 
