@@ -285,9 +285,9 @@ do_selftests() {
 	local st=$SRC/tools/testing/selftests out=$GUEST/tests
 	mkdir -p "$out"
 	gcc -static -O2 -Wall -Werror -pthread -I"$st" -I"$st/cgroup" \
-		-o "$out/test_pins" "$st/cgroup/test_pins.c" "$st/cgroup/cgroup_util.c"
+		-o "$out/test_pins" "$st/cgroup/test_pins.c" "$st/cgroup/cgroup_util.c" "$st/cgroup/pins_util.c"
 	gcc -static -O2 -Wall -Werror -pthread -I"$st" -I"$st/cgroup" \
-		-o "$out/test_vm_account" "$st/cgroup/test_vm_account.c" "$st/cgroup/cgroup_util.c"
+		-o "$out/test_vm_account" "$st/cgroup/test_vm_account.c" "$st/cgroup/cgroup_util.c" "$st/cgroup/pins_util.c"
 	gcc -static -O2 -Wall -pthread -I"$st" -I"$st/cgroup" \
 		-o "$out/test_core" "$st/cgroup/test_core.c" "$st/cgroup/cgroup_util.c"
 }

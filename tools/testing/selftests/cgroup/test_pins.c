@@ -33,183 +33,10 @@
 
 #include "../kselftest.h"
 #include "cgroup_util.h"
+#include "pins_util.h"
 
 #define PINS_DEBUGFS	"/sys/kernel/debug"
 #define PINS_HOOK	PINS_DEBUGFS "/pins_test"
-
-/* Used for "max" in the pins.max expectations below. */
-#define PINS_MAX	(-1LL)
-
-static long page_size;
-static const char *skip_reason;
-
-/* Copy @src into @dst with newlines and tabs escaped, for messages. */
-static const char *escape(char *dst, size_t size, const char *src)
-{
-	size_t i = 0;
-
-	for (; *src && i + 3 < size; src++) {
-		if (*src == '\n' || *src == '\t') {
-			dst[i++] = '\\';
-			dst[i++] = *src == '\n' ? 'n' : 't';
-		} else {
-			dst[i++] = *src;
-		}
-	}
-	dst[i] = '\0';
-
-	return dst;
-}
-
-/*
- * Returns 1 if @word is one of the space separated words of
- * @cgroup/@control, 0 if it is not and -1 if the file can't be read.
- */
-static int cg_has_word(const char *cgroup, const char *control,
-		       const char *word)
-{
-	char buf[PAGE_SIZE];
-	char *tok, *save;
-
-	if (cg_read(cgroup, control, buf, sizeof(buf)))
-		return -1;
-
-	for (tok = strtok_r(buf, "\n ", &save); tok;
-	     tok = strtok_r(NULL, "\n ", &save))
-		if (!strcmp(tok, word))
-			return 1;
-
-	return 0;
-}
-
-/*
- * Every test starts here: skip if the controller isn't built in,
- * otherwise make sure it is enabled for the children of the root.
- */
-static int pins_prepare(const char *root)
-{
-	if (cg_has_word(root, "cgroup.controllers", "pins") != 1) {
-		skip_reason = "pins controller not available";
-		return KSFT_SKIP;
-	}
-
-	if (cg_write(root, "cgroup.subtree_control", "+pins")) {
-		ksft_print_msg("can't enable pins in %s\n", root);
-		return KSFT_FAIL;
-	}
-
-	return KSFT_PASS;
-}
-
-/* Create @cgroup and, if @enable, enable pins for its children. */
-static int pins_create(const char *cgroup, bool enable)
-{
-	if (cg_create(cgroup)) {
-		ksft_print_msg("mkdir %s: %s\n", cgroup, strerror(errno));
-		return -1;
-	}
-
-	if (enable && cg_write(cgroup, "cgroup.subtree_control", "+pins")) {
-		ksft_print_msg("can't enable pins in %s\n", cgroup);
-		return -1;
-	}
-
-	return 0;
-}
-
-/* Returns 0 if @cgroup/@control reads back exactly @expected. */
-static int pins_expect_str(const char *cgroup, const char *control,
-			   const char *expected)
-{
-	char buf[128], got[256], want[256];
-	int ret;
-
-	ret = cg_read(cgroup, control, buf, sizeof(buf));
-	if (ret) {
-		ksft_print_msg("read %s/%s: %s\n", cgroup, control,
-			       strerror(-ret));
-		return -1;
-	}
-
-	if (strcmp(buf, expected)) {
-		ksft_print_msg("%s/%s: got \"%s\", expected \"%s\"\n",
-			       cgroup, control,
-			       escape(got, sizeof(got), buf),
-			       escape(want, sizeof(want), expected));
-		return -1;
-	}
-
-	return 0;
-}
-
-/* Format @pages (or PINS_MAX) the way pins.max and pins.current show it. */
-static void pins_format(char *buf, size_t size, long long pages)
-{
-	if (pages == PINS_MAX)
-		snprintf(buf, size, "max\n");
-	else
-		snprintf(buf, size, "%llu\n",
-			 (unsigned long long)pages * page_size);
-}
-
-/* Returns 0 if @cgroup/@control shows exactly @pages pages. */
-static int pins_expect(const char *cgroup, const char *control,
-		       long long pages)
-{
-	char want[64];
-
-	pins_format(want, sizeof(want), pages);
-
-	return pins_expect_str(cgroup, control, want);
-}
-
-/*
- * Write the exact bytes of @buf to @cgroup/@control with one write(2).
- * Returns 0 if all of them were taken, -errno if the open or the write
- * failed and -EIO on a short write.
- */
-static int pins_write(const char *cgroup, const char *control,
-		      const char *buf)
-{
-	size_t len = strlen(buf);
-	ssize_t ret;
-	int fd, err;
-
-	fd = cg_open(cgroup, control, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-
-	ret = write(fd, buf, len);
-	err = errno;
-	close(fd);
-
-	if (ret < 0)
-		return -err;
-
-	return (size_t)ret == len ? 0 : -EIO;
-}
-
-/* Set pins.max of @cgroup to @pages pages (or PINS_MAX) and check it. */
-static int pins_set_max(const char *cgroup, long long pages)
-{
-	char buf[64];
-	int ret;
-
-	if (pages == PINS_MAX)
-		snprintf(buf, sizeof(buf), "max");
-	else
-		snprintf(buf, sizeof(buf), "%llu",
-			 (unsigned long long)pages * page_size);
-
-	ret = pins_write(cgroup, "pins.max", buf);
-	if (ret) {
-		ksft_print_msg("write \"%s\" to %s/pins.max: %s\n", buf,
-			       cgroup, strerror(-ret));
-		return -1;
-	}
-
-	return pins_expect(cgroup, "pins.max", pages);
-}
 
 /*
  * Skip unless the test-only charge hook exists. debugfs is mounted
@@ -327,7 +154,7 @@ static int hook_expect(int fd, long pages)
 	snprintf(want, sizeof(want), "%ld\n", pages);
 	if (strcmp(buf, want)) {
 		ksft_print_msg("%s: got \"%s\", expected %ld pages\n",
-			       PINS_HOOK, escape(got, sizeof(got), buf), pages);
+			       PINS_HOOK, pins_escape(got, sizeof(got), buf), pages);
 		return -1;
 	}
 
@@ -356,18 +183,18 @@ static int test_pins_listed_and_enabled(const char *root)
 		return ret;
 	ret = KSFT_FAIL;
 
-	if (cg_has_word(root, "cgroup.subtree_control", "pins") != 1)
+	if (pins_cg_has_word(root, "cgroup.subtree_control", "pins") != 1)
 		goto cleanup;
 
 	child = cg_name(root, "pins_test_listed");
 	if (!child || pins_create(child, false))
 		goto cleanup;
 
-	if (cg_has_word(child, "cgroup.controllers", "pins") != 1)
+	if (pins_cg_has_word(child, "cgroup.controllers", "pins") != 1)
 		goto cleanup;
 
 	/* Nothing is enabled below the child until it is asked for. */
-	if (cg_has_word(child, "cgroup.subtree_control", "pins") != 0)
+	if (pins_cg_has_word(child, "cgroup.subtree_control", "pins") != 0)
 		goto cleanup;
 
 	ret = KSFT_PASS;
@@ -589,7 +416,7 @@ static int test_pins_max_good(const char *root)
 		err = pins_write(child, "pins.max", input);
 		if (err) {
 			ksft_print_msg("\"%s\" rejected: %s\n",
-				       escape(esc, sizeof(esc), input),
+				       pins_escape(esc, sizeof(esc), input),
 				       strerror(-err));
 			goto cleanup;
 		}
@@ -670,7 +497,7 @@ static int test_pins_max_bad(const char *root)
 		err = pins_write(child, "pins.max", input);
 		if (err != -EINVAL) {
 			ksft_print_msg("\"%s\": got %d (%s), expected EINVAL\n",
-				       escape(esc, sizeof(esc), input), err,
+				       pins_escape(esc, sizeof(esc), input), err,
 				       strerror(-err));
 			goto cleanup;
 		}
@@ -1484,9 +1311,7 @@ int main(int argc, char **argv)
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(tests));
 
-	page_size = sysconf(_SC_PAGESIZE);
-	if (page_size <= 0)
-		page_size = PAGE_SIZE;
+	pins_util_init();
 
 	for (i = 0; i < ARRAY_SIZE(tests); i++) {
 		/* Report every test, so a partial run is never mistaken. */

@@ -40,54 +40,10 @@
 
 #include "../kselftest.h"
 #include "cgroup_util.h"
+#include "pins_util.h"
 #include "../../../../lib/test_vm_account_uapi.h"
 
 #define VMAT_DEV	"/dev/vm_account_test"
-
-/* Used for "max" in the pins.max expectations below. */
-#define PINS_MAX	(-1LL)
-
-static long page_size;
-static const char *skip_reason;
-
-/* Copy @src into @dst with newlines and tabs escaped, for messages. */
-static const char *escape(char *dst, size_t size, const char *src)
-{
-	size_t i = 0;
-
-	for (; *src && i + 3 < size; src++) {
-		if (*src == '\n' || *src == '\t') {
-			dst[i++] = '\\';
-			dst[i++] = *src == '\n' ? 'n' : 't';
-		} else {
-			dst[i++] = *src;
-		}
-	}
-	dst[i] = '\0';
-
-	return dst;
-}
-
-/*
- * Returns 1 if @word is one of the space separated words of
- * @cgroup/@control, 0 if it is not and -1 if the file can't be read.
- */
-static int cg_has_word(const char *cgroup, const char *control,
-		       const char *word)
-{
-	char buf[PAGE_SIZE];
-	char *tok, *save;
-
-	if (cg_read(cgroup, control, buf, sizeof(buf)))
-		return -1;
-
-	for (tok = strtok_r(buf, "\n ", &save); tok;
-	     tok = strtok_r(NULL, "\n ", &save))
-		if (!strcmp(tok, word))
-			return 1;
-
-	return 0;
-}
 
 /*
  * Every test starts here: skip if the controller or the test driver isn't
@@ -96,100 +52,17 @@ static int cg_has_word(const char *cgroup, const char *control,
  */
 static int vmat_prepare(const char *root)
 {
-	if (cg_has_word(root, "cgroup.controllers", "pins") != 1) {
-		skip_reason = "pins controller not available";
-		return KSFT_SKIP;
-	}
+	int ret = pins_prepare(root);
+
+	if (ret != KSFT_PASS)
+		return ret;
 
 	if (access(VMAT_DEV, F_OK)) {
 		skip_reason = "vm_account test driver not built";
 		return KSFT_SKIP;
 	}
 
-	if (cg_write(root, "cgroup.subtree_control", "+pins")) {
-		ksft_print_msg("can't enable pins in %s\n", root);
-		return KSFT_FAIL;
-	}
-
 	return KSFT_PASS;
-}
-
-/* Create @cgroup and, if @enable, enable pins for its children. */
-static int pins_create(const char *cgroup, bool enable)
-{
-	if (cg_create(cgroup)) {
-		ksft_print_msg("mkdir %s: %s\n", cgroup, strerror(errno));
-		return -1;
-	}
-
-	if (enable && cg_write(cgroup, "cgroup.subtree_control", "+pins")) {
-		ksft_print_msg("can't enable pins in %s\n", cgroup);
-		return -1;
-	}
-
-	return 0;
-}
-
-/* Returns 0 if @cgroup/@control reads back exactly @expected. */
-static int pins_expect_str(const char *cgroup, const char *control,
-			   const char *expected)
-{
-	char buf[128], got[256], want[256];
-	int ret;
-
-	ret = cg_read(cgroup, control, buf, sizeof(buf));
-	if (ret) {
-		ksft_print_msg("read %s/%s: %s\n", cgroup, control,
-			       strerror(-ret));
-		return -1;
-	}
-
-	if (strcmp(buf, expected)) {
-		ksft_print_msg("%s/%s: got \"%s\", expected \"%s\"\n",
-			       cgroup, control,
-			       escape(got, sizeof(got), buf),
-			       escape(want, sizeof(want), expected));
-		return -1;
-	}
-
-	return 0;
-}
-
-/* Returns 0 if @cgroup/@control shows exactly @pages pages (or "max"). */
-static int pins_expect(const char *cgroup, const char *control,
-		       long long pages)
-{
-	char want[64];
-
-	if (pages == PINS_MAX)
-		snprintf(want, sizeof(want), "max\n");
-	else
-		snprintf(want, sizeof(want), "%llu\n",
-			 (unsigned long long)pages * page_size);
-
-	return pins_expect_str(cgroup, control, want);
-}
-
-/* Set pins.max of @cgroup to @pages pages (or PINS_MAX) and check it. */
-static int pins_set_max(const char *cgroup, long long pages)
-{
-	char buf[64];
-	int ret;
-
-	if (pages == PINS_MAX)
-		snprintf(buf, sizeof(buf), "max");
-	else
-		snprintf(buf, sizeof(buf), "%llu",
-			 (unsigned long long)pages * page_size);
-
-	ret = cg_write(cgroup, "pins.max", buf);
-	if (ret) {
-		ksft_print_msg("write \"%s\" to %s/pins.max: %s\n", buf,
-			       cgroup, ret < 0 ? strerror(-ret) : "short");
-		return -1;
-	}
-
-	return pins_expect(cgroup, "pins.max", pages);
 }
 
 /* Returns 0 if @cgroup/pins.current shows exactly @pages pages. */
@@ -1703,9 +1576,7 @@ int main(int argc, char **argv)
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(tests));
 
-	page_size = sysconf(_SC_PAGESIZE);
-	if (page_size <= 0)
-		page_size = PAGE_SIZE;
+	pins_util_init();
 
 	for (i = 0; i < ARRAY_SIZE(tests); i++) {
 		/* Report every test, so a partial run is never mistaken. */

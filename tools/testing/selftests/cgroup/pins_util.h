@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Helpers shared by the pins controller selftests. */
+#ifndef __PINS_UTIL_H
+#define __PINS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Used for "max" in pins.max expectations. */
+#define PINS_MAX	(-1LL)
+
+/* The page size, set by pins_util_init(). */
+extern long page_size;
+/* Why the last test that returned KSFT_SKIP skipped. */
+extern const char *skip_reason;
+
+void pins_util_init(void);
+const char *pins_escape(char *dst, size_t size, const char *src);
+int pins_cg_has_word(const char *cgroup, const char *control,
+		     const char *word);
+int pins_prepare(const char *root);
+int pins_create(const char *cgroup, bool enable);
+int pins_expect_str(const char *cgroup, const char *control,
+		    const char *expected);
+void pins_format(char *buf, size_t size, long long pages);
+int pins_expect(const char *cgroup, const char *control, long long pages);
+int pins_write(const char *cgroup, const char *control, const char *buf);
+int pins_set_max(const char *cgroup, long long pages);
+
+#endif /* __PINS_UTIL_H */
