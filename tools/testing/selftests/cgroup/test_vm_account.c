@@ -458,6 +458,38 @@ static int sock_recv(int sock, char c, int *fd)
 }
 
 /*
+ * Runs @fn in a child process in a new cgroup @name below @root whose
+ * pins.max is @max pages, then checks that nothing stayed charged.
+ */
+static int run_in_new_cgroup(const char *root, const char *name, long max,
+			     int (*fn)(const char *cgroup, void *arg),
+			     void *arg)
+{
+	int ret;
+	char *cg = NULL;
+
+	ret = vmat_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	cg = cg_name(root, name);
+	if (!cg || pins_create(cg, false) || pins_set_max(cg, max))
+		goto cleanup;
+	if (run_child(cg, fn, arg) || cur_expect(cg, 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	cg_enter_current(root);
+	cg_destroy(cg);
+	free(cg);
+
+	return ret;
+}
+
+/*
  * Pinning charges the opener's cgroup and mm->pinned_vm, unpinning gives
  * it back, and unknown ids are refused.
  */
@@ -700,35 +732,9 @@ out:
 static int test_rlimit_lesser(const char *root)
 {
 	long memlock = 2;
-	int ret;
-	char *child = NULL;
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	child = cg_name(root, "vm_account_test_rlimit");
-	if (!child || pins_create(child, false))
-		goto cleanup;
-
-	if (pins_set_max(child, 8))
-		goto cleanup;
-
-	if (run_child(child, child_lesser, &memlock))
-		goto cleanup;
-
-	if (cur_expect(child, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_enter_current(root);
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	return run_in_new_cgroup(root, "vm_account_test_rlimit", 8,
+				 child_lesser, &memlock);
 }
 
 /*
@@ -738,35 +744,9 @@ cleanup:
 static int test_cgroup_lesser(const char *root)
 {
 	long memlock = 8;
-	int ret;
-	char *child = NULL;
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	child = cg_name(root, "vm_account_test_cglesser");
-	if (!child || pins_create(child, false))
-		goto cleanup;
-
-	if (pins_set_max(child, 2))
-		goto cleanup;
-
-	if (run_child(child, child_lesser, &memlock))
-		goto cleanup;
-
-	if (cur_expect(child, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_enter_current(root);
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	return run_in_new_cgroup(root, "vm_account_test_cglesser", 2,
+				 child_lesser, &memlock);
 }
 
 /*
@@ -824,35 +804,8 @@ out:
 /* CAP_IPC_LOCK lifts RLIMIT_MEMLOCK but not pins.max. */
 static int test_cap_ipc_lock_bypasses_rlimit_only(const char *root)
 {
-	int ret;
-	char *child = NULL;
-
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	child = cg_name(root, "vm_account_test_cap");
-	if (!child || pins_create(child, false))
-		goto cleanup;
-
-	if (pins_set_max(child, 4))
-		goto cleanup;
-
-	if (run_child(child, child_cap_ipc_lock, NULL))
-		goto cleanup;
-
-	if (cur_expect(child, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_enter_current(root);
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	return run_in_new_cgroup(root, "vm_account_test_cap", 4,
+				 child_cap_ipc_lock, NULL);
 }
 
 /*
@@ -921,35 +874,8 @@ out:
  */
 static int test_bypass_mode(const char *root)
 {
-	int ret;
-	char *child = NULL;
-
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	child = cg_name(root, "vm_account_test_bypass");
-	if (!child || pins_create(child, false))
-		goto cleanup;
-
-	if (pins_set_max(child, 4))
-		goto cleanup;
-
-	if (run_child(child, child_bypass, NULL))
-		goto cleanup;
-
-	if (cur_expect(child, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_enter_current(root);
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	return run_in_new_cgroup(root, "vm_account_test_bypass", 4,
+				 child_bypass, NULL);
 }
 
 /*
