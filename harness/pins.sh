@@ -332,6 +332,20 @@ do_lint() {
 	return "$rc"
 }
 
+# rustdoc of the kernel crate: our abstractions' docs must build without a
+# warning (broken intra-doc links above all).
+do_rustdoc() {
+	local ours warned
+	"${KMAKE[@]}" -j"$JOBS" rustdoc 2>&1 | tee "$LOGS/rustdoc-build.log"
+	ours=$(overlay_files | grep -E '\.rs$' | paste -sd'|' | sed 's/\./\\./g')
+	warned=$(grep -E -A3 '^(warning|error)' "$LOGS/rustdoc-build.log" | grep -E "$ours" || true)
+	if [ -n "$warned" ]; then
+		echo "rustdoc warnings in our files:"
+		echo "$warned"
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- boot
 
 accel() {
@@ -444,6 +458,7 @@ cmd_check() {
 
 	build_all
 	stage lint do_lint
+	[ "$VARIANT" = nopins ] || stage rustdoc do_rustdoc
 	say "booting the guest for the selftests"
 	if ! boot check "$guest_log"; then rc=1; fi
 	if ! check_guest_log "$guest_log"; then rc=1; fi
@@ -461,5 +476,6 @@ deps) stage deps do_deps ;;
 prepare) stage deps do_deps; stage fetch do_fetch; stage prepare do_prepare; stage config-$VARIANT do_config ;;
 build) build_all ;;
 lint) stage deps do_deps; stage fetch do_fetch; stage prepare do_prepare; stage lint do_lint ;;
+rustdoc) build_all; stage rustdoc do_rustdoc ;;
 *) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -16,6 +16,8 @@
 //! safe Rust.
 //!
 //! C header: [`include/linux/cgroup-defs.h`](srctree/include/linux/cgroup-defs.h)
+//!
+//! [`cgroup_subsys!`]: crate::cgroup_subsys
 
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
@@ -268,6 +270,8 @@ impl Default for FileNotifier {
 /// # Invariants
 ///
 /// A [`FileNotifier`] is at byte `offset` of every `T`.
+///
+/// [`cgroup_notifier!`]: crate::cgroup_notifier
 #[derive(Clone, Copy)]
 pub struct NotifierField<T> {
     offset: usize,
@@ -329,6 +333,8 @@ pub trait ControlFile {
 
     /// The [`FileNotifier`] in the cgroup's state that raises this file's
     /// "modified" event (poll and inotify), made with [`cgroup_notifier!`].
+    ///
+    /// [`cgroup_notifier!`]: crate::cgroup_notifier
     const NOTIFIER: Option<NotifierField<<Self::Subsys as Subsystem>::State>> = None;
 
     /// Called when `file` is opened.
@@ -484,6 +490,8 @@ impl PeakWatchers {
 }
 
 /// Builds the `struct cftype` of control file `F`; used by [`cgroup_subsys!`].
+///
+/// [`cgroup_subsys!`]: crate::cgroup_subsys
 #[doc(hidden)]
 pub const fn cftype<F: ControlFile>() -> bindings::cftype {
     // SAFETY: An all-zero `struct cftype` is valid: no callbacks, no flags.
@@ -649,6 +657,8 @@ unsafe extern "C" fn css_free_callback<S: Subsystem>(css: *mut bindings::cgroup_
 /// The control files of a controller, ending with an all-zero entry.
 ///
 /// Use it through [`cgroup_subsys!`].
+///
+/// [`cgroup_subsys!`]: crate::cgroup_subsys
 #[repr(transparent)]
 pub struct ControlFiles<const N: usize>([Opaque<bindings::cftype>; N]);
 
@@ -672,6 +682,8 @@ impl<const N: usize> ControlFiles<N> {
 /// it by.
 ///
 /// Use it through [`cgroup_subsys!`].
+///
+/// [`cgroup_subsys!`]: crate::cgroup_subsys
 #[repr(transparent)]
 pub struct SubsysDescriptor(Opaque<bindings::cgroup_subsys>);
 
