@@ -288,6 +288,13 @@ do_selftests() {
 		-o "$out/test_pins" "$st/cgroup/test_pins.c" "$st/cgroup/cgroup_util.c" "$st/cgroup/pins_util.c"
 	gcc -static -O2 -Wall -Werror -pthread -I"$st" -I"$st/cgroup" \
 		-o "$out/test_vm_account" "$st/cgroup/test_vm_account.c" "$st/cgroup/cgroup_util.c" "$st/cgroup/pins_util.c"
+	gcc -static -O2 -Wall -Werror -o "$out/runas" "$HARNESS/guest/runas.c"
+	# Upstream selftests of the code we change, built as they are.
+	local t
+	for t in mlock2-tests mlock-random-test on-fault-limit; do
+		gcc -static -O2 -Wall -I"$st" -I"$st/mm" \
+			-o "$out/$t" "$st/mm/$t.c" -lcap
+	done
 	gcc -static -O2 -Wall -pthread -I"$st" -I"$st/cgroup" \
 		-o "$out/test_core" "$st/cgroup/test_core.c" "$st/cgroup/cgroup_util.c"
 }

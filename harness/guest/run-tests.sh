@@ -3,8 +3,19 @@
 # Runs every guest test program; each prints kselftest TAP. The host counts
 # the results (harness/tap-summary.sh).
 
-for t in /tests/test_pins /tests/test_vm_account /tests/test_core; do
-	echo "PINS-TEST-BEGIN $(basename "$t")"
-	"$t"
-	echo "PINS-TEST-END $(basename "$t") exit=$?"
-done
+run() {
+	name=$1
+	shift
+	echo "PINS-TEST-BEGIN $name"
+	"$@"
+	echo "PINS-TEST-END $name exit=$?"
+}
+
+run test_pins /tests/test_pins
+run test_vm_account /tests/test_vm_account
+# Upstream tests that cover code the series touches, unchanged.
+run test_core /tests/test_core
+run mlock2-tests /tests/mlock2-tests
+run mlock-random-test /tests/mlock-random-test
+# As upstream's run_vmtests.sh runs it: as nobody.
+run on-fault-limit /tests/runas 65534 /tests/on-fault-limit
