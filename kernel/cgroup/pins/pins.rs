@@ -4,8 +4,10 @@
 //!
 //! Limits how much memory the tasks of a cgroup subtree may pin or lock.
 //! Callers charge it through the C functions declared in
-//! `include/linux/cgroup_pins.h`; administrators set `pins.max` and read
-//! `pins.current`. See `Documentation/admin-guide/cgroup-v2.rst`.
+//! `include/linux/cgroup_pins.h`, usually through `vm_account`;
+//! administrators set `pins.max` and read `pins.current`, `pins.peak`,
+//! `pins.events` and `pins.events.local`. See
+//! `Documentation/admin-guide/cgroup-v2.rst`.
 //!
 //! The root cgroup is not charged and has no files: like the `pids` and
 //! memory controllers, the controller only limits cgroups below the root,
