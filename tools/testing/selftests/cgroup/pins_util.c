@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,4 +194,81 @@ int pins_set_max(const char *cgroup, long long pages)
 	}
 
 	return pins_expect(cgroup, "pins.max", pages);
+}
+
+/*
+ * Create @root/@name with pins enabled for its children, and its child
+ * "child". The names go to @parent and @child, for pins_destroy_pair(),
+ * which must be called whatever this returns.
+ */
+int pins_create_pair(const char *root, const char *name, char **parent,
+		     char **child)
+{
+	*parent = cg_name(root, name);
+	*child = *parent ? cg_name(*parent, "child") : NULL;
+	if (!*child)
+		return -1;
+
+	if (pins_create(*parent, true) || pins_create(*child, false))
+		return -1;
+
+	return 0;
+}
+
+/* Move back to @root and remove what pins_create_pair() made. */
+void pins_destroy_pair(const char *root, char **parent, char **child)
+{
+	cg_enter_current(root);
+	if (*child)
+		cg_destroy(*child);
+	if (*parent)
+		cg_destroy(*parent);
+	free(*child);
+	free(*parent);
+	*child = NULL;
+	*parent = NULL;
+}
+
+/*
+ * Run @tests as one kselftest program: every test is reported, as skipped
+ * if cgroup v2 is not mounted.
+ */
+int pins_run_tests(const struct pins_test *tests, size_t n)
+{
+	char root[PATH_MAX];
+	bool have_root;
+	size_t i;
+
+	have_root = !cg_find_unified_root(root, sizeof(root), NULL);
+
+	ksft_print_header();
+	ksft_set_plan(n);
+
+	pins_util_init();
+
+	for (i = 0; i < n; i++) {
+		/* Report every test, so a partial run is never mistaken. */
+		if (!have_root) {
+			ksft_test_result_skip("%s: cgroup v2 isn't mounted\n",
+					      tests[i].name);
+			continue;
+		}
+
+		skip_reason = NULL;
+		switch (tests[i].fn(root)) {
+		case KSFT_PASS:
+			ksft_test_result_pass("%s\n", tests[i].name);
+			break;
+		case KSFT_SKIP:
+			ksft_test_result_skip("%s: %s\n", tests[i].name,
+					      skip_reason ? skip_reason :
+					      "skipped");
+			break;
+		default:
+			ksft_test_result_fail("%s\n", tests[i].name);
+			break;
+		}
+	}
+
+	ksft_finished();
 }

@@ -14,6 +14,13 @@ extern long page_size;
 /* Why the last test that returned KSFT_SKIP skipped. */
 extern const char *skip_reason;
 
+/* A test: returns KSFT_PASS, KSFT_SKIP (with skip_reason) or KSFT_FAIL. */
+struct pins_test {
+	int (*fn)(const char *root);
+	const char *name;
+};
+
+int pins_run_tests(const struct pins_test *tests, size_t n);
 void pins_util_init(void);
 const char *pins_escape(char *dst, size_t size, const char *src);
 int pins_cg_has_word(const char *cgroup, const char *control,
@@ -26,5 +33,8 @@ void pins_format(char *buf, size_t size, long long pages);
 int pins_expect(const char *cgroup, const char *control, long long pages);
 int pins_write(const char *cgroup, const char *control, const char *buf);
 int pins_set_max(const char *cgroup, long long pages);
+int pins_create_pair(const char *root, const char *name, char **parent,
+		     char **child);
+void pins_destroy_pair(const char *root, char **parent, char **child);
 
 #endif /* __PINS_UTIL_H */

@@ -631,12 +631,7 @@ static int test_pins_hook_ancestor(const char *root)
 		return ret;
 	ret = KSFT_FAIL;
 
-	parent = cg_name(root, "pins_test_ancestor");
-	child = parent ? cg_name(parent, "child") : NULL;
-	if (!child)
-		goto cleanup;
-
-	if (pins_create(parent, true) || pins_create(child, false))
+	if (pins_create_pair(root, "pins_test_ancestor", &parent, &child))
 		goto cleanup;
 
 	if (pins_set_max(parent, 10) ||
@@ -698,11 +693,7 @@ static int test_pins_hook_ancestor(const char *root)
 
 cleanup:
 	hook_close(&fd);
-	cg_enter_current(root);
-	cg_destroy(child);
-	cg_destroy(parent);
-	free(child);
-	free(parent);
+	pins_destroy_pair(root, &parent, &child);
 
 	return ret;
 }
@@ -877,12 +868,7 @@ static int test_pins_hook_rmdir(const char *root)
 		return ret;
 	ret = KSFT_FAIL;
 
-	parent = cg_name(root, "pins_test_rmdir");
-	child = parent ? cg_name(parent, "child") : NULL;
-	if (!child)
-		goto cleanup;
-
-	if (pins_create(parent, true) || pins_create(child, false))
+	if (pins_create_pair(root, "pins_test_rmdir", &parent, &child))
 		goto cleanup;
 
 	fd = hook_open(root, child);
@@ -915,11 +901,7 @@ static int test_pins_hook_rmdir(const char *root)
 
 cleanup:
 	hook_close(&fd);
-	cg_enter_current(root);
-	cg_destroy(child);
-	cg_destroy(parent);
-	free(child);
-	free(parent);
+	pins_destroy_pair(root, &parent, &child);
 
 	return ret;
 }
@@ -1056,11 +1038,7 @@ static int test_pins_hook_events(const char *root)
 
 cleanup:
 	hook_close(&fd);
-	cg_enter_current(root);
-	cg_destroy(child);
-	cg_destroy(parent);
-	free(child);
-	free(parent);
+	pins_destroy_pair(root, &parent, &child);
 
 	return ret;
 }
@@ -1277,10 +1255,7 @@ cleanup:
 }
 
 #define T(x) { x, #x }
-struct pins_test {
-	int (*fn)(const char *root);
-	const char *name;
-} tests[] = {
+static const struct pins_test tests[] = {
 	T(test_pins_listed_and_enabled),
 	T(test_pins_files),
 	T(test_pins_defaults),
@@ -1302,40 +1277,5 @@ struct pins_test {
 
 int main(int argc, char **argv)
 {
-	char root[PATH_MAX];
-	bool have_root;
-	size_t i;
-
-	have_root = !cg_find_unified_root(root, sizeof(root), NULL);
-
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(tests));
-
-	pins_util_init();
-
-	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		/* Report every test, so a partial run is never mistaken. */
-		if (!have_root) {
-			ksft_test_result_skip("%s: cgroup v2 isn't mounted\n",
-					      tests[i].name);
-			continue;
-		}
-
-		skip_reason = NULL;
-		switch (tests[i].fn(root)) {
-		case KSFT_PASS:
-			ksft_test_result_pass("%s\n", tests[i].name);
-			break;
-		case KSFT_SKIP:
-			ksft_test_result_skip("%s: %s\n", tests[i].name,
-					      skip_reason ? skip_reason :
-					      "skipped");
-			break;
-		default:
-			ksft_test_result_fail("%s\n", tests[i].name);
-			break;
-		}
-	}
-
-	ksft_finished();
+	return pins_run_tests(tests, ARRAY_SIZE(tests));
 }

@@ -626,12 +626,7 @@ static int test_ancestor_limit(const char *root)
 		return ret;
 	ret = KSFT_FAIL;
 
-	parent = cg_name(root, "vm_account_test_ancestor");
-	child = parent ? cg_name(parent, "child") : NULL;
-	if (!child)
-		goto cleanup;
-
-	if (pins_create(parent, true) || pins_create(child, false))
+	if (pins_create_pair(root, "vm_account_test_ancestor", &parent, &child))
 		goto cleanup;
 
 	if (pins_set_max(parent, 5) ||
@@ -670,11 +665,7 @@ static int test_ancestor_limit(const char *root)
 cleanup:
 	close_fd(&fd);
 	buf_free(buf, 8);
-	cg_enter_current(root);
-	cg_destroy(child);
-	cg_destroy(parent);
-	free(child);
-	free(parent);
+	pins_destroy_pair(root, &parent, &child);
 
 	return ret;
 }
@@ -1383,12 +1374,7 @@ static int test_rmdir_live(const char *root)
 		return ret;
 	ret = KSFT_FAIL;
 
-	parent = cg_name(root, "vm_account_test_rmdir");
-	child = parent ? cg_name(parent, "child") : NULL;
-	if (!child)
-		goto cleanup;
-
-	if (pins_create(parent, true) || pins_create(child, false))
+	if (pins_create_pair(root, "vm_account_test_rmdir", &parent, &child))
 		goto cleanup;
 
 	buf = buf_alloc(5);
@@ -1425,11 +1411,7 @@ static int test_rmdir_live(const char *root)
 cleanup:
 	close_fd(&fd);
 	buf_free(buf, 5);
-	cg_enter_current(root);
-	cg_destroy(child);
-	cg_destroy(parent);
-	free(child);
-	free(parent);
+	pins_destroy_pair(root, &parent, &child);
 
 	return ret;
 }
@@ -1445,12 +1427,7 @@ static int test_all_zero(const char *root)
 		return ret;
 	ret = KSFT_FAIL;
 
-	parent = cg_name(root, "vm_account_test_zero");
-	child = parent ? cg_name(parent, "child") : NULL;
-	if (!child)
-		goto cleanup;
-
-	if (pins_create(parent, true) || pins_create(child, false))
+	if (pins_create_pair(root, "vm_account_test_zero", &parent, &child))
 		goto cleanup;
 
 	if (cur_expect(parent, 0) || charged(child, 0, 0, 0))
@@ -1459,20 +1436,13 @@ static int test_all_zero(const char *root)
 	ret = KSFT_PASS;
 
 cleanup:
-	cg_enter_current(root);
-	cg_destroy(child);
-	cg_destroy(parent);
-	free(child);
-	free(parent);
+	pins_destroy_pair(root, &parent, &child);
 
 	return ret;
 }
 
 #define T(x) { x, #x }
-struct vm_account_test {
-	int (*fn)(const char *root);
-	const char *name;
-} tests[] = {
+static const struct pins_test tests[] = {
 	T(test_pin_unpin),
 	T(test_cgroup_limit),
 	T(test_ancestor_limit),
@@ -1493,40 +1463,5 @@ struct vm_account_test {
 
 int main(int argc, char **argv)
 {
-	char root[PATH_MAX];
-	bool have_root;
-	size_t i;
-
-	have_root = !cg_find_unified_root(root, sizeof(root), NULL);
-
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(tests));
-
-	pins_util_init();
-
-	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		/* Report every test, so a partial run is never mistaken. */
-		if (!have_root) {
-			ksft_test_result_skip("%s: cgroup v2 isn't mounted\n",
-					      tests[i].name);
-			continue;
-		}
-
-		skip_reason = NULL;
-		switch (tests[i].fn(root)) {
-		case KSFT_PASS:
-			ksft_test_result_pass("%s\n", tests[i].name);
-			break;
-		case KSFT_SKIP:
-			ksft_test_result_skip("%s: %s\n", tests[i].name,
-					      skip_reason ? skip_reason :
-					      "skipped");
-			break;
-		default:
-			ksft_test_result_fail("%s\n", tests[i].name);
-			break;
-		}
-	}
-
-	ksft_finished();
+	return pins_run_tests(tests, ARRAY_SIZE(tests));
 }
