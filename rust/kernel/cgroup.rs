@@ -46,6 +46,10 @@ pub const NOT_ON_ROOT: u32 = bindings::CFTYPE_NOT_ON_ROOT;
 pub const ONLY_ON_ROOT: u32 = bindings::CFTYPE_ONLY_ON_ROOT;
 
 /// A cgroup controller.
+///
+/// Implementations carry `#[vtable]`; the callbacks with a default are
+/// optional.
+#[macros::vtable]
 pub trait Subsystem: Sized + 'static {
     /// What the controller keeps for each cgroup.
     type State: Send + Sync;
@@ -56,6 +60,77 @@ pub trait Subsystem: Sized + 'static {
     /// Initialises the state of a new cgroup in place; `parent` is `None`
     /// for the root.
     fn alloc(parent: Option<&Css<Self>>) -> impl PinInit<Self::State, Error>;
+
+    /// Called after the tasks of `tasks` moved to their new cgroups, with
+    /// the cgroup core's locks held. A migration cannot be refused here.
+    fn attach(_tasks: &mut TaskSet<Self>) {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The tasks of a migration, each with the css of `S` it moves to: the C
+/// `struct cgroup_taskset`.
+///
+/// # Invariants
+///
+/// `self.0` is the taskset the cgroup core passed to a callback of `S`,
+/// which is running: its tasks cannot exit or move and their css stay
+/// alive. The taskset's cursor is only moved through `&mut self`.
+#[repr(transparent)]
+pub struct TaskSet<S: Subsystem>(Opaque<bindings::cgroup_taskset>, PhantomData<S>);
+
+impl<S: Subsystem> TaskSet<S> {
+    /// # Safety
+    ///
+    /// `tset` is the taskset the cgroup core passed to a callback of `S`
+    /// that is running, and the returned reference does not outlive it.
+    unsafe fn from_raw<'a>(tset: *mut bindings::cgroup_taskset) -> &'a mut Self {
+        // SAFETY: `TaskSet` is a transparent wrapper of the taskset, which is
+        // valid and, for the callback, ours alone (function safety
+        // requirement).
+        unsafe { &mut *tset.cast::<Self>() }
+    }
+
+    /// Iterates over the tasks and the css each one moves to.
+    pub fn iter(&mut self) -> TaskSetIter<'_, S> {
+        TaskSetIter {
+            tset: self,
+            started: false,
+        }
+    }
+}
+
+/// An iterator over a [`TaskSet`].
+pub struct TaskSetIter<'a, S: Subsystem> {
+    tset: &'a mut TaskSet<S>,
+    started: bool,
+}
+
+impl<'a, S: Subsystem> Iterator for TaskSetIter<'a, S> {
+    type Item = (&'a Task, &'a Css<S>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let tset = self.tset.0.get();
+        let mut css = core::ptr::null_mut();
+        let task = if self.started {
+            // SAFETY: `tset` is valid (type invariant) and `css` writable.
+            unsafe { bindings::cgroup_taskset_next(tset, &mut css) }
+        } else {
+            self.started = true;
+            // SAFETY: As above.
+            unsafe { bindings::cgroup_taskset_first(tset, &mut css) }
+        };
+        if task.is_null() || css.is_null() {
+            return None;
+        }
+        // SAFETY: `task` is a task of the taskset, which stays alive while the
+        // callback runs (type invariant); `Task` wraps `struct task_struct`
+        // transparently.
+        let task = unsafe { &*task.cast::<Task>() };
+        // SAFETY: `css` is the live css of `S` the task moves to.
+        let css = unsafe { Css::<S>::from_raw(css) };
+        Some((task, css))
+    }
 }
 
 /// The state of one cgroup for controller `S`: the C
@@ -654,6 +729,15 @@ unsafe extern "C" fn css_free_callback<S: Subsystem>(css: *mut bindings::cgroup_
     drop(unsafe { KBox::from_raw(css.cast::<Css<S>>()) });
 }
 
+/// # Safety
+///
+/// Called by the cgroup core with a taskset of a migration `S` takes part in.
+unsafe extern "C" fn attach_callback<S: Subsystem>(tset: *mut bindings::cgroup_taskset) {
+    // SAFETY: The cgroup core passes a valid taskset and holds it for the
+    // whole callback (function safety requirement).
+    S::attach(unsafe { TaskSet::from_raw(tset) });
+}
+
 /// The control files of a controller, ending with an all-zero entry.
 ///
 /// Use it through [`cgroup_subsys!`].
@@ -699,6 +783,9 @@ impl SubsysDescriptor {
         let mut ss: bindings::cgroup_subsys = unsafe { core::mem::zeroed() };
         ss.css_alloc = Some(css_alloc_callback::<S>);
         ss.css_free = Some(css_free_callback::<S>);
+        if S::HAS_ATTACH {
+            ss.attach = Some(attach_callback::<S>);
+        }
         ss.dfl_cftypes = files;
         Self(Opaque::new(ss))
     }
