@@ -10,6 +10,7 @@
 
 #include <linux/errno.h>
 
+struct mm_struct;
 struct task_struct;
 
 /*
@@ -60,6 +61,29 @@ int pins_cgroup_try_charge(struct pins_cgroup *pins, unsigned long npages);
  */
 void pins_cgroup_uncharge(struct pins_cgroup *pins, unsigned long npages);
 
+/**
+ * pins_cgroup_move() - move a charge from one pins cgroup to another
+ * @from: the pins cgroup charged now
+ * @to: the pins cgroup to charge instead
+ * @npages: number of pages
+ *
+ * For charges that follow a task when it migrates, so never refused: @to
+ * and its ancestors may end above their pins.max. Levels that @from and @to
+ * share are left alone. Both cgroups must be held by the caller.
+ */
+void pins_cgroup_move(struct pins_cgroup *from, struct pins_cgroup *to,
+		      unsigned long npages);
+
+/*
+ * Locked memory (mm/mlock.c). The pins cgroup charged for an mm's locked
+ * memory is recorded in the mm, which mm_locked_pins_init() sets up for a
+ * new mm. The controller calls mm_locked_pins_move() for every task that
+ * migrates; it moves the charge of the task's mm to @dst and consumes the
+ * reference on @dst.
+ */
+void mm_locked_pins_init(struct mm_struct *mm);
+void mm_locked_pins_move(struct task_struct *task, struct pins_cgroup *dst);
+
 #else /* !CONFIG_CGROUP_PINS */
 
 static inline struct pins_cgroup *pins_cgroup_get(struct task_struct *task)
@@ -79,6 +103,16 @@ static inline int pins_cgroup_try_charge(struct pins_cgroup *pins,
 
 static inline void pins_cgroup_uncharge(struct pins_cgroup *pins,
 					unsigned long npages)
+{
+}
+
+static inline void pins_cgroup_move(struct pins_cgroup *from,
+				    struct pins_cgroup *to,
+				    unsigned long npages)
+{
+}
+
+static inline void mm_locked_pins_init(struct mm_struct *mm)
 {
 }
 

@@ -18,7 +18,7 @@ use kernel::{
     bindings,
     cgroup::{
         self, ControlFile, Css, CssRef, FileNotifier, NotifierField, OpenFile, PeakWatchers,
-        Subsystem,
+        Subsystem, TaskSet,
     },
     ffi::{c_int, c_ulong},
     page::PAGE_SHIFT,
@@ -58,6 +58,7 @@ pub struct PinsState {
     peaks: PeakWatchers,
 }
 
+#[vtable]
 impl Subsystem for Pins {
     type State = PinsState;
     const ID: bindings::cgroup_subsys_id = bindings::cgroup_subsys_id_pins_cgrp_id;
@@ -72,6 +73,24 @@ impl Subsystem for Pins {
             peaks <- PeakWatchers::new(),
         }? Error)
     }
+
+    /// A migrating process takes the charge for its locked memory along;
+    /// pins charged through a `vm_account` stay where they are.
+    fn attach(tasks: &mut TaskSet<Self>) {
+        for (task, dst) in tasks.iter() {
+            // SAFETY: `task` is alive for the call and `mm_locked_pins_move()`
+            // takes over the reference on `dst`.
+            unsafe { mm_locked_pins_move(task, CssRef::new(dst)) };
+        }
+    }
+}
+
+// Both parameters are pointers to C structs that Rust only passes through.
+#[allow(improper_ctypes)]
+extern "C" {
+    /// Moves the charge for the locked memory of `task`'s mm to `dst` and
+    /// puts `dst`; in `mm/mlock.c`.
+    fn mm_locked_pins_move(task: &Task, dst: CssRef<Pins>);
 }
 
 /// The levels a charge to `css` goes to: `css` and its ancestors, not the
@@ -80,6 +99,11 @@ fn levels(css: &Css<Pins>) -> impl Iterator<Item = &Level> + Clone {
     css.ancestors()
         .take_while(|css| !css.is_root())
         .map(|css| &css.level)
+}
+
+/// Whether `level` belongs to one of the cgroups of `chain`.
+fn shared(level: &Level, chain: Option<cgroup::Ancestors<'_, Pins>>) -> bool {
+    chain.is_some_and(|mut chain| chain.any(|css| core::ptr::eq(&css.level, level)))
 }
 
 /// Counts a charge to `css` that the limit of `refused`, `css` or one of its
@@ -244,6 +268,33 @@ pub extern "C" fn pins_cgroup_try_charge(pins: Option<&Css<Pins>>, npages: c_ulo
             record_refusal(pins, refused);
             ENOMEM.to_errno()
         }
+    }
+}
+
+/// Moves `npages` from `from` to `to` without checking limits; see
+/// `pins_cgroup_move()` in `include/linux/cgroup_pins.h`. A `None` end
+/// only charges or only uncharges.
+#[no_mangle]
+pub extern "C" fn pins_cgroup_move(
+    from: Option<&Css<Pins>>,
+    to: Option<&Css<Pins>>,
+    npages: c_ulong,
+) {
+    let pages = pages(npages);
+    if let Some(to) = to {
+        let below = from.map(|from| from.ancestors());
+        counter::charge_unchecked(
+            levels(to).take_while(|level| !shared(level, below.clone())),
+            pages,
+        );
+    }
+    if let Some(from) = from {
+        let below = to.map(|to| to.ancestors());
+        let balanced = counter::uncharge(
+            levels(from).take_while(|level| !shared(level, below.clone())),
+            pages,
+        );
+        warn_on_once!(!balanced);
     }
 }
 
