@@ -288,7 +288,10 @@ do_selftests() {
 		-o "$out/test_pins" "$st/cgroup/test_pins.c" "$st/cgroup/cgroup_util.c" "$st/cgroup/pins_util.c"
 	gcc -static -O2 -Wall -Werror -pthread -I"$st" -I"$st/cgroup" \
 		-o "$out/test_vm_account" "$st/cgroup/test_vm_account.c" "$st/cgroup/cgroup_util.c" "$st/cgroup/pins_util.c"
+	gcc -static -O2 -Wall -Werror -pthread -I"$st" -I"$st/cgroup" \
+		-o "$out/test_pins_mlock" "$st/cgroup/test_pins_mlock.c" "$st/cgroup/cgroup_util.c" "$st/cgroup/pins_util.c"
 	gcc -static -O2 -Wall -Werror -o "$out/runas" "$HARNESS/guest/runas.c"
+	gcc -static -O2 -Wall -Werror -o "$out/lockmem" "$HARNESS/guest/lockmem.c"
 	# Upstream selftests of the code we change, built as they are.
 	local t
 	for t in mlock2-tests mlock-random-test on-fault-limit; do
@@ -470,7 +473,7 @@ cmd_check() {
 	if ! boot check "$guest_log"; then rc=1; fi
 	if ! check_guest_log "$guest_log"; then rc=1; fi
 	local must_skip=""
-	[ "$VARIANT" = nopins ] && must_skip="test_pins test_vm_account"
+	[ "$VARIANT" = nopins ] && must_skip="test_pins test_vm_account test_pins_mlock"
 	"$HARNESS/tap-summary.sh" "$guest_log" "$hp" "$hf" "$hs" "$must_skip" || rc=1
 	return "$rc"
 }

@@ -13,6 +13,7 @@ run() {
 
 run test_pins /tests/test_pins
 run test_vm_account /tests/test_vm_account
+run test_pins_mlock /tests/test_pins_mlock
 # Upstream tests that cover code the series touches, unchanged.
 run test_core /tests/test_core
 run mlock2-tests /tests/mlock2-tests
