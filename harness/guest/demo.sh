@@ -27,4 +27,16 @@ if [ -e /sys/kernel/debug/pins_test ]; then
 		echo \"pins.current: \$(cat $cg/demo/pins.current)\""
 	show "cat $cg/demo/pins.current"
 fi
+if [ -x /tests/lockmem ]; then
+	echo "# mlock() from inside the cgroup, as uid 65534 (no CAP_IPC_LOCK),"
+	echo "# with pins.max (1M) below RLIMIT_MEMLOCK (8M):"
+	show "echo 1M > $cg/demo/pins.max"
+	show "cat $cg/demo/pins.current $cg/demo/pins.events"
+	echo "\$ (echo \$\$ > $cg/demo/cgroup.procs; ulimit -l 8192;" \
+		"exec /tests/runas 65534 /tests/lockmem $cg/demo 512K 1M)"
+	sh -c "echo \$\$ > $cg/demo/cgroup.procs; ulimit -l 8192 &&
+		exec /tests/runas 65534 /tests/lockmem $cg/demo 512K 1M"
+	echo "# the second mlock() fit the rlimit but not pins.max; after exit:"
+	show "cat $cg/demo/pins.current $cg/demo/pins.events"
+fi
 show "rmdir $cg/demo"
