@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <linux/limits.h>
 #include <setjmp.h>
@@ -36,6 +37,10 @@
 #include "../kselftest.h"
 #include "cgroup_util.h"
 #include "pins_util.h"
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP	4
+#endif
 
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT	0x01
@@ -686,7 +691,8 @@ static int test_map_locked(const char *root)
 
 /*
  * Child of test_mremap_locked(): growing a locked mapping charges the
- * growth, shrinking it gives back the cut, moving it changes nothing.
+ * growth, shrinking it gives back the cut, moving it (also with
+ * MREMAP_DONTUNMAP) changes nothing.
  */
 static int child_mremap_locked(const char *cgroup, void *arg)
 {
@@ -740,9 +746,28 @@ static int child_mremap_locked(const char *cgroup, void *arg)
 	if (locked(cgroup, 8) || check_pages(dst, 8))
 		goto out;
 
+	/*
+	 * MREMAP_DONTUNMAP moves the pages and the lock and leaves the old
+	 * range mapped but unlocked: still 8 pages.
+	 */
+	p = mremap(dst, 8 * page_size, 8 * page_size,
+		   MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+	if (expect_errno("mremap with MREMAP_DONTUNMAP",
+			 p == MAP_FAILED ? -1 : 0, 0))
+		goto out;
+	a = p;
+	a_pages = 8;
+	if (locked(cgroup, 8) || check_pages(a, 8))
+		goto out;
 	if (unmap_pages(dst, 0, 8))
 		goto out;
 	dst = NULL;
+	if (locked(cgroup, 8))
+		goto out;
+
+	if (unmap_pages(a, 0, 8))
+		goto out;
+	a = NULL;
 	if (locked(cgroup, 0))
 		goto out;
 
@@ -1413,14 +1438,30 @@ static int test_cap_ipc_lock_bypasses_rlimit_only(const char *root)
  * Child of test_migration(): lock 16 pages in cgroup A, let the parent
  * move us to B, whose pins.max is 8 pages, then find B full and unlock.
  */
+static void *idle_thread(void *arg)
+{
+	pause();
+	return NULL;
+}
+
 static int child_migration(const char *cgroup, int sock, void *arg)
 {
 	const char *cg_b = arg;
+	pthread_t thread;
 	char *buf;
+	int i;
 
 	buf = buf_map(32);
 	if (!buf || lock_pages(buf, 0, 16, 0) || locked(cgroup, 16))
 		return EXIT_FAILURE;
+
+	/* Every thread migrates; the mm's charge must move only once. */
+	for (i = 0; i < 3; i++) {
+		if (pthread_create(&thread, NULL, idle_thread, NULL)) {
+			ksft_print_msg("pthread_create failed\n");
+			return EXIT_FAILURE;
+		}
+	}
 
 	if (msg_send(sock, 'L') || msg_recv(sock, 'M'))
 		return EXIT_FAILURE;
@@ -1440,9 +1481,9 @@ static int child_migration(const char *cgroup, int sock, void *arg)
 }
 
 /*
- * The locked memory of a process moves with it from A to its sibling B,
- * even above B's pins.max, and munlock then gives it back to B. Their
- * parent sees no change.
+ * The locked memory of a process with four threads moves with it, once,
+ * from A to its sibling B, even above B's pins.max, and munlock then gives
+ * it back to B. Their parent sees no change, not even in its peak.
  */
 static int test_migration(const char *root)
 {
@@ -1474,7 +1515,7 @@ static int test_migration(const char *root)
 	}
 	if (cur_expect(parent, 16) || cur_expect(cg_a, 0) ||
 	    cur_expect(cg_b, 16) || pins_expect(cg_b, "pins.max", 8) ||
-	    vmlck_expect(peer.pid, 16))
+	    vmlck_expect(peer.pid, 16) || pins_expect(parent, "pins.peak", 16))
 		goto cleanup;
 
 	if (msg_send(peer.sock, 'M') || msg_recv(peer.sock, 'U'))
@@ -1493,6 +1534,107 @@ static int test_migration(const char *root)
 	ret = KSFT_PASS;
 
 cleanup:
+	peer_kill(&peer);
+	cg_enter_current(root);
+	cg_destroy(cg_b);
+	free(cg_b);
+	pins_destroy_pair(root, &parent, &cg_a);
+
+	return ret;
+}
+
+/*
+ * Child of test_migration_vfork(): locks 16 pages, then vfork()s. The vfork
+ * child, which runs on this process's mm, sends its pid and waits to be
+ * killed; then the lock must still be charged here.
+ */
+static int child_vfork(const char *cgroup, int sock, void *arg)
+{
+	char *buf;
+	pid_t pid;
+
+	buf = buf_map(16);
+	if (!buf || lock_pages(buf, 0, 16, 0) || locked(cgroup, 16))
+		return EXIT_FAILURE;
+
+	fflush(stdout);
+	pid = vfork();
+	if (pid < 0) {
+		ksft_print_msg("vfork: %s\n", strerror(errno));
+		return EXIT_FAILURE;
+	}
+	if (!pid) {
+		pid = getpid();
+		send(sock, &pid, sizeof(pid), MSG_NOSIGNAL);
+		pause();
+		_exit(EXIT_FAILURE);
+	}
+	waitpid(pid, NULL, 0);
+
+	if (locked(cgroup, 16) || msg_send(sock, 'D') || msg_recv(sock, 'X'))
+		return EXIT_FAILURE;
+
+	return EXIT_SUCCESS;
+}
+
+/*
+ * A vfork() child borrows its parent's mm until it execs or exits:
+ * migrating it leaves the charge for the parent's locked memory where the
+ * parent is.
+ */
+static int test_migration_vfork(const char *root)
+{
+	char *parent = NULL, *cg_a = NULL, *cg_b = NULL;
+	struct peer peer = PEER_INIT;
+	pid_t vchild = 0;
+	int ret;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	if (pins_create_pair(root, "pins_mlock_vfork", &parent, &cg_a))
+		goto cleanup;
+	cg_b = cg_name(parent, "b");
+	if (!cg_b || pins_create(cg_b, false))
+		goto cleanup;
+
+	if (spawn(cg_a, child_vfork, NULL, &peer))
+		goto cleanup;
+	if (recv(peer.sock, &vchild, sizeof(vchild), MSG_WAITALL) !=
+	    sizeof(vchild) || vchild <= 0) {
+		ksft_print_msg("no pid from the vfork child\n");
+		vchild = 0;
+		goto cleanup;
+	}
+	if (cur_expect(cg_a, 16) || cur_expect(cg_b, 0))
+		goto cleanup;
+
+	if (cg_enter(cg_b, vchild)) {
+		ksft_print_msg("can't move %d to %s\n", vchild, cg_b);
+		goto cleanup;
+	}
+	if (cur_expect(cg_a, 16) || cur_expect(cg_b, 0) ||
+	    cur_expect(parent, 16))
+		goto cleanup;
+
+	kill(vchild, SIGKILL);
+	vchild = 0;
+	if (msg_recv(peer.sock, 'D') || cur_expect(cg_a, 16) ||
+	    cur_expect(cg_b, 0))
+		goto cleanup;
+
+	if (msg_send(peer.sock, 'X') || peer_reap(&peer))
+		goto cleanup;
+	if (cur_wait(parent, 0) || cur_expect(cg_a, 0) || cur_expect(cg_b, 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	if (vchild > 0)
+		kill(vchild, SIGKILL);
 	peer_kill(&peer);
 	cg_enter_current(root);
 	cg_destroy(cg_b);
@@ -2009,6 +2151,7 @@ static const struct pins_test tests[] = {
 	T(test_cgroup_lesser),
 	T(test_cap_ipc_lock_bypasses_rlimit_only),
 	T(test_migration),
+	T(test_migration_vfork),
 	T(test_shm_lock),
 	T(test_shm_limit),
 	T(test_shm_outlives_locker),
