@@ -832,6 +832,128 @@ static int test_mlockall_current(const char *root)
 				 child_mlockall_current, NULL);
 }
 
+/* Grows the stack by about @npages pages of 4 KiB, top down. */
+static int grow_stack(long npages)
+{
+	char frame[4096];
+
+	memset(frame, (int)npages, sizeof(frame));
+	/* The compiler must assume the frame is read, so keep it. */
+	asm volatile("" : : "r"(frame) : "memory");
+	if (npages <= 1)
+		return frame[0];
+
+	return grow_stack(npages - 1) + frame[1];
+}
+
+/* How far the stack grows in the stack tests: far past its vma. */
+#define STACK_GROW_PAGES	512
+
+/*
+ * Child of test_mlockall_stack(): after mlockall(MCL_CURRENT | MCL_FUTURE)
+ * the stack is locked, and its growth is charged as VmLck grows.
+ */
+static int child_mlockall_stack(const char *cgroup, void *arg)
+{
+	long before, after;
+	int ret = EXIT_FAILURE;
+
+	if (expect_errno("mlockall(MCL_CURRENT | MCL_FUTURE)",
+			 mlockall(MCL_CURRENT | MCL_FUTURE), 0))
+		goto out;
+	before = vmlck_pages(0);
+	if (before < 0 || cur_expect(cgroup, before))
+		goto out;
+
+	grow_stack(STACK_GROW_PAGES);
+	after = vmlck_pages(0);
+	if (after < 0)
+		goto out;
+	if (after <= before) {
+		ksft_print_msg("VmLck did not grow with the stack: %ld pages\n",
+			       after);
+		goto out;
+	}
+	if (cur_expect(cgroup, after))
+		goto out;
+
+	if (expect_errno("munlockall", munlockall(), 0) || locked(cgroup, 0))
+		goto out;
+
+	ret = EXIT_SUCCESS;
+out:
+	munlockall();
+
+	return ret;
+}
+
+static int test_mlockall_stack(const char *root)
+{
+	return run_in_new_cgroup(root, "pins_mlock_stack", PINS_MAX,
+				 child_mlockall_stack, NULL);
+}
+
+/*
+ * Grandchild of test_stack_limit(): locks everything now and in the future,
+ * sets pins.max 8 pages above that and grows the stack far beyond: the
+ * growth must be refused, which kills it with SIGSEGV.
+ */
+static void grandchild_stack_limit(const char *cgroup)
+{
+	long vmlck;
+
+	if (mlockall(MCL_CURRENT | MCL_FUTURE)) {
+		ksft_print_msg("mlockall: %s\n", strerror(errno));
+		_exit(EXIT_FAILURE);
+	}
+	vmlck = vmlck_pages(0);
+	if (vmlck < 0 || pins_set_max(cgroup, vmlck + 8))
+		_exit(EXIT_FAILURE);
+
+	grow_stack(STACK_GROW_PAGES);
+	ksft_print_msg("the stack grew past pins.max\n");
+	_exit(EXIT_FAILURE);
+}
+
+static int child_stack_limit(const char *cgroup, void *arg)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		ksft_print_msg("fork: %s\n", strerror(errno));
+		return EXIT_FAILURE;
+	}
+	if (!pid)
+		grandchild_stack_limit(cgroup);
+
+	if (waitpid(pid, &status, 0) != pid) {
+		ksft_print_msg("waitpid: %s\n", strerror(errno));
+		return EXIT_FAILURE;
+	}
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV) {
+		ksft_print_msg("stack grower ended with status %#x, not SIGSEGV\n",
+			       status);
+		return EXIT_FAILURE;
+	}
+	if (cur_wait(cgroup, 0) || events_expect(cgroup, 1, 1))
+		return EXIT_FAILURE;
+
+	return EXIT_SUCCESS;
+}
+
+/*
+ * Stack growth of a process under mlockall(MCL_FUTURE) that pins.max
+ * refuses fails as over RLIMIT_MEMLOCK: SIGSEGV, nothing charged.
+ */
+static int test_stack_limit(const char *root)
+{
+	return run_in_new_cgroup(root, "pins_mlock_stack_limit", PINS_MAX,
+				 child_stack_limit, NULL);
+}
+
 /*
  * Child of test_mlockall_future(): after MCL_FUTURE, a new mapping and
  * heap growth are charged as they are locked. Nothing here may allocate
@@ -2140,12 +2262,14 @@ static const struct pins_test tests[] = {
 	T(test_mremap_locked),
 	T(test_mlockall_current),
 	T(test_mlockall_future),
+	T(test_mlockall_stack),
 	T(test_exit_uncharges),
 	T(test_fork_not_charged),
 	T(test_mlock_limit),
 	T(test_map_locked_limit),
 	T(test_mlockall_limit),
 	T(test_mremap_limit),
+	T(test_stack_limit),
 	T(test_ancestor_limit),
 	T(test_rlimit_lesser),
 	T(test_cgroup_lesser),
