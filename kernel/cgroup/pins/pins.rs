@@ -4,7 +4,10 @@
 //!
 //! Limits how much memory the tasks of a cgroup subtree may pin or lock.
 //! Callers charge it through the C functions declared in
-//! `include/linux/cgroup_pins.h`, usually through `vm_account`;
+//! `include/linux/cgroup_pins.h`: pinning sites through `vm_account`, whose
+//! charges stay where they were made, and locked memory (`mm/mlock.c`,
+//! `mm/secretmem.c`, `ipc/shm.c`) directly; the charge for an mm's locked
+//! memory moves with its process on migration (`Pins::attach`);
 //! administrators set `pins.max` and read `pins.current`, `pins.peak`,
 //! `pins.events` and `pins.events.local`. See
 //! `Documentation/admin-guide/cgroup-v2.rst`.
