@@ -8,11 +8,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../kselftest.h"
@@ -271,4 +274,57 @@ int pins_run_tests(const struct pins_test *tests, size_t n)
 	}
 
 	ksft_finished();
+}
+
+/* Returns 1 if CAP_IPC_LOCK is in the effective set, 0 if not, -1. */
+int pins_cap_ipc_lock_effective(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+
+	if (syscall(SYS_capget, &hdr, data)) {
+		ksft_print_msg("capget: %s\n", strerror(errno));
+		return -1;
+	}
+
+	return !!(data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective &
+		  CAP_TO_MASK(CAP_IPC_LOCK));
+}
+
+/* Sets RLIMIT_MEMLOCK, soft and hard, to @pages pages (PINS_MAX: none). */
+int pins_set_memlock(long long pages)
+{
+	struct rlimit rl = {
+		.rlim_cur = pages == PINS_MAX ? RLIM_INFINITY :
+			    (rlim_t)pages * page_size,
+	};
+
+	rl.rlim_max = rl.rlim_cur;
+	if (setrlimit(RLIMIT_MEMLOCK, &rl)) {
+		ksft_print_msg("setrlimit: %s\n", strerror(errno));
+		return -1;
+	}
+
+	return 0;
+}
+
+/*
+ * Runs @fn in a child process that first moves into @cgroup. Returns 0 if
+ * the child exited with EXIT_SUCCESS.
+ */
+int pins_run_child(const char *cgroup,
+		   int (*fn)(const char *cgroup, void *arg), void *arg)
+{
+	int ret;
+
+	fflush(stdout);
+	ret = cg_run(cgroup, fn, arg);
+	if (ret != EXIT_SUCCESS) {
+		ksft_print_msg("child in %s failed (%d)\n", cgroup, ret);
+		return -1;
+	}
+
+	return 0;
 }

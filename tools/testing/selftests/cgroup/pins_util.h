@@ -37,4 +37,9 @@ int pins_create_pair(const char *root, const char *name, char **parent,
 		     char **child);
 void pins_destroy_pair(const char *root, char **parent, char **child);
 
+int pins_cap_ipc_lock_effective(void);
+int pins_set_memlock(long long pages);
+int pins_run_child(const char *cgroup,
+		   int (*fn)(const char *cgroup, void *arg), void *arg);
+
 #endif /* __PINS_UTIL_H */

@@ -282,40 +282,6 @@ static int check_pages(char *buf, long npages)
 	return 0;
 }
 
-/* Set RLIMIT_MEMLOCK, soft and hard, to @pages pages (or infinity). */
-static int set_memlock(long pages)
-{
-	struct rlimit rl = {
-		.rlim_cur = pages == PINS_MAX ? RLIM_INFINITY :
-			    (rlim_t)pages * page_size,
-	};
-
-	rl.rlim_max = rl.rlim_cur;
-	if (setrlimit(RLIMIT_MEMLOCK, &rl)) {
-		ksft_print_msg("setrlimit: %s\n", strerror(errno));
-		return -1;
-	}
-
-	return 0;
-}
-
-/* Returns 1 if CAP_IPC_LOCK is in the effective set, 0 if not, -1. */
-static int cap_ipc_lock_effective(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-
-	if (syscall(SYS_capget, &hdr, data)) {
-		ksft_print_msg("capget: %s\n", strerror(errno));
-		return -1;
-	}
-
-	return !!(data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective &
-		  CAP_TO_MASK(CAP_IPC_LOCK));
-}
-
 /*
  * Drop CAP_IPC_LOCK from every set of this process, which stays root
  * otherwise. Only for a child process.
@@ -342,27 +308,8 @@ static int drop_cap_ipc_lock(void)
 		return -1;
 	}
 
-	if (cap_ipc_lock_effective() != 0) {
+	if (pins_cap_ipc_lock_effective() != 0) {
 		ksft_print_msg("CAP_IPC_LOCK still effective\n");
-		return -1;
-	}
-
-	return 0;
-}
-
-/*
- * Run @fn in a child process that first moves into @cgroup. Returns 0 if
- * the child exited with EXIT_SUCCESS.
- */
-static int run_child(const char *cgroup,
-		     int (*fn)(const char *cgroup, void *arg), void *arg)
-{
-	int ret;
-
-	fflush(stdout);
-	ret = cg_run(cgroup, fn, arg);
-	if (ret != EXIT_SUCCESS) {
-		ksft_print_msg("child in %s failed (%d)\n", cgroup, ret);
 		return -1;
 	}
 
@@ -505,7 +452,7 @@ static int run_in_new_cgroup(const char *root, const char *name,
 	cg = cg_name(root, name);
 	if (!cg || pins_create(cg, false) || pins_set_max(cg, max))
 		goto cleanup;
-	if (run_child(cg, fn, arg) || cur_wait(cg, 0))
+	if (pins_run_child(cg, fn, arg) || cur_wait(cg, 0))
 		goto cleanup;
 
 	ret = KSFT_PASS;
@@ -1446,7 +1393,7 @@ static int test_ancestor_limit(const char *root)
 	    pins_expect(child, "pins.max", PINS_MAX))
 		goto cleanup;
 
-	if (run_child(child, child_ancestor, parent))
+	if (pins_run_child(child, child_ancestor, parent))
 		goto cleanup;
 
 	if (cur_wait(child, 0) || cur_expect(parent, 0))
@@ -1481,13 +1428,13 @@ static int child_lesser(const char *cgroup, void *arg)
 	int ret = EXIT_FAILURE;
 	char *buf;
 
-	if (set_memlock(l->memlock))
+	if (pins_set_memlock(l->memlock))
 		return EXIT_FAILURE;
 
 	if (l->drop_cap) {
 		if (drop_cap_ipc_lock())
 			return EXIT_FAILURE;
-	} else if (cap_ipc_lock_effective() != 1) {
+	} else if (pins_cap_ipc_lock_effective() != 1) {
 		ksft_print_msg("CAP_IPC_LOCK isn't effective\n");
 		return EXIT_FAILURE;
 	}
@@ -1975,7 +1922,7 @@ static int test_shm_outlives_locker(const char *root)
 	if (!cg || pins_create(cg, false))
 		goto cleanup;
 
-	if (run_child(cg, child_shm_lock_exit, &id))
+	if (pins_run_child(cg, child_shm_lock_exit, &id))
 		goto cleanup;
 
 	/* Give a wrongly returned charge time to show. */
@@ -2053,7 +2000,7 @@ static int secret_map(long npages, char **addr)
 	int fd;
 
 	/* Only pins.max may refuse a page, not the rlimit. */
-	if (set_memlock(PINS_MAX))
+	if (pins_set_memlock(PINS_MAX))
 		return -1;
 
 	fd = secret_fd();

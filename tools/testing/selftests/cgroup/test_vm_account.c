@@ -262,46 +262,13 @@ static int vmat_unpin(int fd, __u64 id, int expected)
 	return 0;
 }
 
-/* Returns 1 if CAP_IPC_LOCK is in the effective set, 0 if not, -1. */
-static int cap_ipc_lock_effective(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-
-	if (syscall(SYS_capget, &hdr, data)) {
-		ksft_print_msg("capget: %s\n", strerror(errno));
-		return -1;
-	}
-
-	return !!(data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective &
-		  CAP_TO_MASK(CAP_IPC_LOCK));
-}
-
-/* Set RLIMIT_MEMLOCK, soft and hard, to @pages pages. */
-static int set_memlock(long pages)
-{
-	struct rlimit rl = {
-		.rlim_cur = pages * page_size,
-		.rlim_max = pages * page_size,
-	};
-
-	if (setrlimit(RLIMIT_MEMLOCK, &rl)) {
-		ksft_print_msg("setrlimit: %s\n", strerror(errno));
-		return -1;
-	}
-
-	return 0;
-}
-
 /*
  * Become TEST_UID with RLIMIT_MEMLOCK at @pages pages and no capabilities
  * left, CAP_IPC_LOCK in particular. Only for a child process.
  */
 static int drop_privileges(long pages)
 {
-	if (set_memlock(pages))
+	if (pins_set_memlock(pages))
 		return -1;
 
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)) {
@@ -317,28 +284,9 @@ static int drop_privileges(long pages)
 		return -1;
 	}
 
-	if (cap_ipc_lock_effective() != 0) {
+	if (pins_cap_ipc_lock_effective() != 0) {
 		ksft_print_msg("CAP_IPC_LOCK still effective as uid %d\n",
 			       TEST_UID);
-		return -1;
-	}
-
-	return 0;
-}
-
-/*
- * Run @fn in a child process that first moves into @cgroup. Returns 0 if
- * the child exited with EXIT_SUCCESS.
- */
-static int run_child(const char *cgroup,
-		     int (*fn)(const char *cgroup, void *arg), void *arg)
-{
-	int ret;
-
-	fflush(stdout);
-	ret = cg_run(cgroup, fn, arg);
-	if (ret != EXIT_SUCCESS) {
-		ksft_print_msg("child in %s failed (%d)\n", cgroup, ret);
 		return -1;
 	}
 
@@ -476,7 +424,7 @@ static int run_in_new_cgroup(const char *root, const char *name, long max,
 	cg = cg_name(root, name);
 	if (!cg || pins_create(cg, false) || pins_set_max(cg, max))
 		goto cleanup;
-	if (run_child(cg, fn, arg) || cur_expect(cg, 0))
+	if (pins_run_child(cg, fn, arg) || cur_expect(cg, 0))
 		goto cleanup;
 
 	ret = KSFT_PASS;
@@ -750,10 +698,10 @@ static int child_cap_ipc_lock(const char *cgroup, void *arg)
 	char *buf = NULL;
 	__u64 id;
 
-	if (set_memlock(1))
+	if (pins_set_memlock(1))
 		return EXIT_FAILURE;
 
-	if (cap_ipc_lock_effective() != 1) {
+	if (pins_cap_ipc_lock_effective() != 1) {
 		ksft_print_msg("CAP_IPC_LOCK isn't effective\n");
 		return EXIT_FAILURE;
 	}
@@ -967,7 +915,7 @@ static int test_user_mode(const char *root)
 
 	close_fd(&fd);
 
-	if (run_child(child, child_user_mode, NULL))
+	if (pins_run_child(child, child_user_mode, NULL))
 		goto cleanup;
 
 	if (cur_expect(child, 0))
