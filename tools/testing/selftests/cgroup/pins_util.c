@@ -328,3 +328,53 @@ int pins_run_child(const char *cgroup,
 
 	return 0;
 }
+
+/*
+ * Like pins_expect(), but gives the kernel up to two seconds to get there,
+ * for charges returned when a process or file goes away.
+ */
+int pins_expect_wait(const char *cgroup, const char *control,
+		     long long pages)
+{
+	char want[64], buf[128];
+	int i;
+
+	pins_format(want, sizeof(want), pages);
+	for (i = 0; i < 200; i++) {
+		if (!cg_read(cgroup, control, buf, sizeof(buf)) &&
+		    !strcmp(buf, want))
+			return 0;
+		usleep(10000);
+	}
+
+	return pins_expect(cgroup, control, pages);
+}
+
+/*
+ * Runs @fn in a child process in a new cgroup @name below @root whose
+ * pins.max is @max pages, then checks that nothing stayed charged. The
+ * caller has checked that the test can run (pins_prepare()).
+ */
+int pins_run_in_new_cgroup(const char *root, const char *name,
+			   long long max,
+			   int (*fn)(const char *cgroup, void *arg), void *arg)
+{
+	int ret = KSFT_FAIL;
+	char *cg;
+
+	cg = cg_name(root, name);
+	if (!cg || pins_create(cg, false) || pins_set_max(cg, max))
+		goto cleanup;
+	if (pins_run_child(cg, fn, arg) ||
+	    pins_expect_wait(cg, "pins.current", 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	cg_enter_current(root);
+	cg_destroy(cg);
+	free(cg);
+
+	return ret;
+}

@@ -42,4 +42,10 @@ int pins_set_memlock(long long pages);
 int pins_run_child(const char *cgroup,
 		   int (*fn)(const char *cgroup, void *arg), void *arg);
 
+int pins_expect_wait(const char *cgroup, const char *control,
+		     long long pages);
+int pins_run_in_new_cgroup(const char *root, const char *name,
+			   long long max,
+			   int (*fn)(const char *cgroup, void *arg), void *arg);
+
 #endif /* __PINS_UTIL_H */

@@ -50,34 +50,16 @@
 #define __NR_memfd_secret	447
 #endif
 
-/* How long a charge may take to come back after its holder is gone. */
-#define WAIT_TRIES	200
-#define WAIT_USEC	10000
-
 /* Returns 0 if @cgroup/pins.current shows exactly @pages pages. */
 static int cur_expect(const char *cgroup, long pages)
 {
 	return pins_expect(cgroup, "pins.current", pages);
 }
 
-/*
- * Like cur_expect(), but gives the kernel up to two seconds to get there,
- * for charges returned when a process or file goes away.
- */
+/* The same, waiting for charges returned when a process or file goes. */
 static int cur_wait(const char *cgroup, long pages)
 {
-	char want[64], buf[128];
-	int i;
-
-	pins_format(want, sizeof(want), pages);
-	for (i = 0; i < WAIT_TRIES; i++) {
-		if (!cg_read(cgroup, "pins.current", buf, sizeof(buf)) &&
-		    !strcmp(buf, want))
-			return 0;
-		usleep(WAIT_USEC);
-	}
-
-	return cur_expect(cgroup, pages);
+	return pins_expect_wait(cgroup, "pins.current", pages);
 }
 
 /* Returns 0 if pins.events and pins.events.local show @events, @local. */
@@ -441,28 +423,12 @@ static int run_in_new_cgroup(const char *root, const char *name,
 			     int (*fn)(const char *cgroup, void *arg),
 			     void *arg)
 {
-	int ret;
-	char *cg = NULL;
+	int ret = pins_prepare(root);
 
-	ret = pins_prepare(root);
 	if (ret != KSFT_PASS)
 		return ret;
-	ret = KSFT_FAIL;
 
-	cg = cg_name(root, name);
-	if (!cg || pins_create(cg, false) || pins_set_max(cg, max))
-		goto cleanup;
-	if (pins_run_child(cg, fn, arg) || cur_wait(cg, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_enter_current(root);
-	cg_destroy(cg);
-	free(cg);
-
-	return ret;
+	return pins_run_in_new_cgroup(root, name, max, fn, arg);
 }
 
 /*

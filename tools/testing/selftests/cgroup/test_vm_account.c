@@ -413,28 +413,12 @@ static int run_in_new_cgroup(const char *root, const char *name, long max,
 			     int (*fn)(const char *cgroup, void *arg),
 			     void *arg)
 {
-	int ret;
-	char *cg = NULL;
+	int ret = vmat_prepare(root);
 
-	ret = vmat_prepare(root);
 	if (ret != KSFT_PASS)
 		return ret;
-	ret = KSFT_FAIL;
 
-	cg = cg_name(root, name);
-	if (!cg || pins_create(cg, false) || pins_set_max(cg, max))
-		goto cleanup;
-	if (pins_run_child(cg, fn, arg) || cur_expect(cg, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_enter_current(root);
-	cg_destroy(cg);
-	free(cg);
-
-	return ret;
+	return pins_run_in_new_cgroup(root, name, max, fn, arg);
 }
 
 /*
