@@ -23,6 +23,7 @@ use kernel::{
         self, ControlFile, Css, CssRef, FileNotifier, NotifierField, OpenFile, PeakWatchers,
         Subsystem, TaskSet,
     },
+    cgroup_pins,
     ffi::{c_int, c_ulong},
     page::PAGE_SHIFT,
     prelude::*,
@@ -81,19 +82,9 @@ impl Subsystem for Pins {
     /// pins charged through a `vm_account` stay where they are.
     fn attach(tasks: &mut TaskSet<Self>) {
         for (task, dst) in tasks.iter() {
-            // SAFETY: `task` is alive for the call and `mm_locked_pins_move()`
-            // takes over the reference on `dst`.
-            unsafe { mm_locked_pins_move(task, CssRef::new(dst)) };
+            cgroup_pins::move_locked_memory(task, CssRef::new(dst));
         }
     }
-}
-
-// Both parameters are pointers to C structs that Rust only passes through.
-#[allow(improper_ctypes)]
-extern "C" {
-    /// Moves the charge for the locked memory of `task`'s mm to `dst` and
-    /// puts `dst`; in `mm/mlock.c`.
-    fn mm_locked_pins_move(task: &Task, dst: CssRef<Pins>);
 }
 
 /// The levels a charge to `css` goes to: `css` and its ancestors, not the
