@@ -378,3 +378,38 @@ cleanup:
 
 	return ret;
 }
+
+/*
+ * The value of the @key line (such as "VmLck") of /proc/@pid/status, of
+ * this process if @pid is 0, in pages; -1 if it can't be read.
+ */
+long pins_status_pages(pid_t pid, const char *key)
+{
+	char buf[4 * PAGE_SIZE], tag[32];
+	char *line, *end;
+	long long kb;
+
+	if (!pid)
+		pid = getpid();
+
+	if (proc_read_text(pid, false, "status", buf, sizeof(buf)) < 0) {
+		ksft_print_msg("can't read /proc/%d/status\n", pid);
+		return -1;
+	}
+
+	snprintf(tag, sizeof(tag), "\n%s:", key);
+	line = strstr(buf, tag);
+	if (!line) {
+		ksft_print_msg("no %s in /proc/%d/status\n", key, pid);
+		return -1;
+	}
+
+	line += strlen(tag);
+	kb = strtoll(line, &end, 10);
+	if (end == line || strncmp(end, " kB\n", 4)) {
+		ksft_print_msg("can't parse %s of /proc/%d/status\n", key, pid);
+		return -1;
+	}
+
+	return kb * 1024 / page_size;
+}

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Used for "max" in pins.max expectations. */
 #define PINS_MAX	(-1LL)
@@ -47,5 +48,7 @@ int pins_expect_wait(const char *cgroup, const char *control,
 int pins_run_in_new_cgroup(const char *root, const char *name,
 			   long long max,
 			   int (*fn)(const char *cgroup, void *arg), void *arg);
+
+long pins_status_pages(pid_t pid, const char *key);
 
 #endif /* __PINS_UTIL_H */

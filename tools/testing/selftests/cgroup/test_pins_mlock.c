@@ -75,38 +75,10 @@ static int events_expect(const char *cgroup, long events, long local)
 	return pins_expect_str(cgroup, "pins.events.local", buf);
 }
 
-/*
- * The VmLck of /proc/@pid/status (of this process if @pid is 0) in
- * pages, or -1.
- */
+/* The VmLck of @pid (0: this process) in pages, or -1. */
 static long vmlck_pages(pid_t pid)
 {
-	char buf[4 * PAGE_SIZE];
-	char *line, *end;
-	long long kb;
-
-	if (!pid)
-		pid = getpid();
-
-	if (proc_read_text(pid, false, "status", buf, sizeof(buf)) < 0) {
-		ksft_print_msg("can't read /proc/%d/status\n", pid);
-		return -1;
-	}
-
-	line = strstr(buf, "\nVmLck:");
-	if (!line) {
-		ksft_print_msg("no VmLck in /proc/%d/status\n", pid);
-		return -1;
-	}
-
-	line += strlen("\nVmLck:");
-	kb = strtoll(line, &end, 10);
-	if (end == line || strncmp(end, " kB\n", 4)) {
-		ksft_print_msg("can't parse VmLck of /proc/%d/status\n", pid);
-		return -1;
-	}
-
-	return kb * 1024 / page_size;
+	return pins_status_pages(pid, "VmLck");
 }
 
 /* Returns 0 if the VmLck of @pid (0 for this process) is @pages pages. */

@@ -77,35 +77,14 @@ static int cur_expect(const char *cgroup, long pages)
  */
 static int vmpin_expect(pid_t pid, long pages)
 {
-	long long want = (long long)pages * page_size / 1024;
-	char buf[4 * PAGE_SIZE];
-	long long got;
-	char *line, *end;
+	long got = pins_status_pages(pid, "VmPin");
 
-	if (!pid)
-		pid = getpid();
-
-	if (proc_read_text(pid, false, "status", buf, sizeof(buf)) < 0) {
-		ksft_print_msg("can't read /proc/%d/status\n", pid);
+	if (got < 0)
 		return -1;
-	}
 
-	line = strstr(buf, "\nVmPin:");
-	if (!line) {
-		ksft_print_msg("no VmPin in /proc/%d/status\n", pid);
-		return -1;
-	}
-
-	line += strlen("\nVmPin:");
-	got = strtoll(line, &end, 10);
-	if (end == line || strncmp(end, " kB\n", 4)) {
-		ksft_print_msg("can't parse VmPin of /proc/%d/status\n", pid);
-		return -1;
-	}
-
-	if (got != want) {
-		ksft_print_msg("VmPin of %d: got %lld kB, expected %lld kB\n",
-			       pid, got, want);
+	if (got != pages) {
+		ksft_print_msg("VmPin of %d: got %ld pages, expected %ld\n",
+			       pid ? pid : getpid(), got, pages);
 		return -1;
 	}
 
