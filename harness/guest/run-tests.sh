@@ -11,6 +11,23 @@ run() {
 	echo "PINS-TEST-END $name exit=$?"
 }
 
+# The tests must be able to interleave in the kernel: an SMP kernel with
+# full preemption, really running on at least two CPUs.
+smp() {
+	echo "1..2"
+	n=$(nproc)
+	if [ "$n" -ge 2 ]; then
+		echo "ok 1 the guest runs on $n CPUs"
+	else
+		echo "not ok 1 the guest runs on $n CPU, expected at least 2"
+	fi
+	case " $(uname -v) " in
+	*" SMP PREEMPT "*) echo "ok 2 SMP kernel with full preemption: $(uname -v)" ;;
+	*) echo "not ok 2 not an SMP kernel with full preemption: $(uname -v)" ;;
+	esac
+}
+
+run guest_smp smp
 run test_pins /tests/test_pins
 run test_vm_account /tests/test_vm_account
 run test_pins_mlock /tests/test_pins_mlock
