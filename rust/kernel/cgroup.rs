@@ -192,6 +192,15 @@ impl<S: Subsystem> Css<S> {
         }
     }
 
+    /// How far below the root this cgroup is: 0 for the root, 1 for its
+    /// children and so on.
+    pub fn depth(&self) -> usize {
+        // SAFETY: `self.css` is initialised, so `cgroup` points to the
+        // cgroup it belongs to, which outlives it; `level` never changes.
+        let level = unsafe { (*(*self.css.get()).cgroup).level };
+        usize::try_from(level).unwrap_or(0)
+    }
+
     /// Whether this is the root cgroup's state.
     pub fn is_root(&self) -> bool {
         self.parent().is_none()

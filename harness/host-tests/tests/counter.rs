@@ -1,10 +1,30 @@
 //! Tests of the hierarchical page counter (`kernel/cgroup/pins/counter.rs`).
 
-use core::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 
-use pins_host_tests::counter::{charge_unchecked, try_charge, uncharge, Level, UNLIMITED};
+use pins_host_tests::counter::{self, uncharge, Level, Refusal, UNLIMITED};
+
+/// The ceiling the kernel passes with 4 KiB pages: the most pages whose size
+/// in bytes fits in 64 bits.
+const CEILING: u64 = u64::MAX >> 12;
+
+/// Charges as the kernel does with 4 KiB pages.
+fn try_charge<'a, I>(levels: I, pages: u64) -> Result<(), Refusal>
+where
+    I: IntoIterator<Item = &'a Level>,
+    I::IntoIter: Clone,
+{
+    counter::try_charge(levels, pages, CEILING)
+}
+
+/// Charges without a limit check as the kernel does with 4 KiB pages.
+fn charge_unchecked<'a, I>(levels: I, pages: u64)
+where
+    I: IntoIterator<Item = &'a Level>,
+{
+    counter::charge_unchecked(levels, pages, CEILING)
+}
 
 /// Usage of every level, in order.
 fn usages(levels: &[&Level]) -> Vec<u64> {
@@ -16,13 +36,11 @@ fn peaks(levels: &[&Level]) -> Vec<u64> {
     levels.iter().map(|l| l.peak()).collect()
 }
 
-/// Asserts that a charge was refused by exactly `expected`.
+/// Asserts that a charge was refused by the limit of the level at position
+/// `expected` of its chain.
 #[track_caller]
-fn assert_refused_by(result: Result<(), &Level>, expected: &Level) {
-    match result {
-        Ok(()) => panic!("charge succeeded, expected a refusal"),
-        Err(level) => assert!(ptr::eq(level, expected), "refused by the wrong level"),
-    }
+fn assert_refused_by(result: Result<(), Refusal>, expected: usize) {
+    assert_eq!(result, Err(Refusal::Limit(expected)));
 }
 
 #[test]
@@ -48,7 +66,7 @@ fn single_level_charges_up_to_exactly_the_limit() {
     assert!(try_charge([&level], 6).is_ok());
     assert_eq!(level.usage(), 10);
 
-    assert_refused_by(try_charge([&level], 1), &level);
+    assert_refused_by(try_charge([&level], 1), 0);
     assert_eq!(level.usage(), 10);
     assert_eq!(level.peak(), 10);
 
@@ -57,7 +75,7 @@ fn single_level_charges_up_to_exactly_the_limit() {
     let other = Level::new();
     other.set_max(10);
     assert!(try_charge([&other], 7).is_ok());
-    assert_refused_by(try_charge([&other], 4), &other);
+    assert_refused_by(try_charge([&other], 4), 0);
     assert_eq!(other.usage(), 7);
 }
 
@@ -85,7 +103,7 @@ fn chain_refusal_names_the_tightest_level_and_is_all_or_nothing() {
 
         let before = usages(&chain);
         let peaks_before = peaks(&chain);
-        assert_refused_by(try_charge(chain, 1), chain[tight]);
+        assert_refused_by(try_charge(chain, 1), tight);
         assert_eq!(
             usages(&chain),
             before,
@@ -115,13 +133,13 @@ fn chain_reports_the_first_refusing_level_when_several_would_refuse() {
     let chain = [&child, &parent, &grandparent];
 
     assert!(try_charge(chain, 3).is_ok());
-    assert_refused_by(try_charge(chain, 1), &parent);
+    assert_refused_by(try_charge(chain, 1), 1);
     assert_eq!(usages(&chain), [3, 3, 3]);
 
     // With the parent relaxed, the grandparent is the one that refuses, after
     // child and parent were raised: both must be lowered again.
     parent.set_max(UNLIMITED);
-    assert_refused_by(try_charge(chain, 2), &grandparent);
+    assert_refused_by(try_charge(chain, 2), 2);
     assert_eq!(usages(&chain), [3, 3, 3]);
 }
 
@@ -140,19 +158,19 @@ fn lowering_max_below_usage_blocks_charges_until_uncharged() {
         "set_max must not take anything back"
     );
 
-    assert_refused_by(try_charge(chain, 1), &parent);
+    assert_refused_by(try_charge(chain, 1), 1);
     assert_eq!(usages(&chain), [10, 10]);
 
     // Still above the limit after uncharging some: still refused.
     assert!(uncharge(chain, 6));
     assert_eq!(usages(&chain), [4, 4]);
-    assert_refused_by(try_charge(chain, 1), &parent);
+    assert_refused_by(try_charge(chain, 1), 1);
 
     // Below the limit again: charges within the room succeed.
     assert!(uncharge(chain, 2));
     assert!(try_charge(chain, 2).is_ok());
     assert_eq!(usages(&chain), [4, 4]);
-    assert_refused_by(try_charge(chain, 1), &parent);
+    assert_refused_by(try_charge(chain, 1), 1);
 }
 
 #[test]
@@ -160,37 +178,137 @@ fn overflowing_charges_fail_cleanly_even_when_unlimited() {
     // A count that would overflow an existing usage.
     let level = Level::new();
     assert!(try_charge([&level], 1).is_ok());
-    assert_refused_by(try_charge([&level], u64::MAX), &level);
+    assert_eq!(try_charge([&level], u64::MAX), Err(Refusal::TooLarge));
     assert_eq!(level.usage(), 1);
     assert_eq!(level.peak(), 1);
 
     assert!(try_charge([&level], 1000).is_ok());
-    assert_refused_by(try_charge([&level], u64::MAX - 1000), &level);
+    assert_eq!(
+        try_charge([&level], u64::MAX - 1000),
+        Err(Refusal::TooLarge)
+    );
     assert_eq!(level.usage(), 1001);
 
-    // u64::MAX - 1 pages through an all-unlimited chain whose ancestor
-    // already holds a page: the child is raised first and must be rolled
-    // back when the parent would reach the UNLIMITED sentinel.
+    // The ceiling through an all-unlimited chain whose ancestor already
+    // holds a page: the child is raised first and must be rolled back when
+    // the parent would pass the ceiling.
     let sibling = Level::new();
     let child = Level::new();
     let parent = Level::new();
     let grandparent = Level::new();
     assert!(try_charge([&sibling, &parent, &grandparent], 1).is_ok());
     let chain = [&child, &parent, &grandparent];
-    assert_refused_by(try_charge(chain, u64::MAX - 1), &parent);
+    assert_eq!(try_charge(chain, CEILING), Err(Refusal::TooLarge));
     assert_eq!(usages(&chain), [0, 1, 1]);
+    assert_eq!(peaks(&chain), [0, 1, 1]);
     assert_eq!(sibling.usage(), 1);
+}
 
-    // Boundary: no usage may reach UNLIMITED, the "no limit" sentinel, so
-    // an absurd u64::MAX pages is refused even by a fresh unlimited level;
-    // one page less fits, and then nothing more does.
-    let full = Level::new();
-    assert_refused_by(try_charge([&full], u64::MAX), &full);
-    assert_eq!(full.usage(), 0);
-    assert!(try_charge([&full], u64::MAX - 1).is_ok());
-    assert_eq!(full.usage(), u64::MAX - 1);
-    assert_refused_by(try_charge([&full], 1), &full);
-    assert_eq!(full.usage(), u64::MAX - 1);
+#[test]
+fn usage_stops_at_the_ceiling_whose_bytes_fit_in_64_bits() {
+    // 2^52 pages of 4 KiB are 2^64 bytes: one page more than fits.
+    let level = Level::new();
+    assert_eq!(try_charge([&level], 1 << 52), Err(Refusal::TooLarge));
+    assert_eq!((level.usage(), level.peak()), (0, 0));
+
+    // The ceiling itself fits, exactly, and then nothing more does.
+    assert!(try_charge([&level], CEILING).is_ok());
+    assert_eq!(level.usage(), CEILING);
+    assert_eq!(level.peak(), CEILING);
+    assert_eq!(level.usage() << 12, u64::MAX - 4095, "bytes are exact");
+    assert_eq!(try_charge([&level], 1), Err(Refusal::TooLarge));
+    assert!(uncharge([&level], CEILING));
+
+    // Two halves that each fit but not together.
+    let half = 1 << 51;
+    assert!(try_charge([&level], half).is_ok());
+    assert_eq!(try_charge([&level], half), Err(Refusal::TooLarge));
+    assert_eq!(level.usage(), half);
+
+    // A limit above the ceiling does not lift it.
+    let limited = Level::new();
+    limited.set_max(u64::MAX - 1);
+    assert_eq!(try_charge([&limited], CEILING + 1), Err(Refusal::TooLarge));
+    assert_eq!(limited.usage(), 0);
+}
+
+#[test]
+fn a_charge_refused_by_an_ancestor_raises_no_peak() {
+    let child = Level::new();
+    let parent = Level::new();
+    parent.set_max(8);
+    let chain = [&child, &parent];
+
+    assert_refused_by(try_charge(chain, 9), 1);
+    assert_eq!(peaks(&chain), [0, 0], "the child never held 9 pages");
+    assert_eq!(child.local_peak(), 0);
+
+    assert!(try_charge(chain, 8).is_ok());
+    assert_eq!(peaks(&chain), [8, 8]);
+    assert!(uncharge(chain, 8));
+    assert_refused_by(try_charge(chain, 9), 1);
+    assert_eq!(peaks(&chain), [8, 8]);
+}
+
+#[test]
+fn zero_pages_fit_a_level_above_its_limit() {
+    let child = Level::new();
+    let parent = Level::new();
+    let chain = [&child, &parent];
+    assert!(try_charge(chain, 5).is_ok());
+    parent.set_max(2);
+    assert_eq!(try_charge(chain, 0), Ok(()));
+    assert_eq!(usages(&chain), [5, 5]);
+    assert_refused_by(try_charge(chain, 1), 1);
+}
+
+/// Chargers race a writer that lowers the limit; a charge accepted after the
+/// write returned must not take the usage above the new limit. With the
+/// limit read once before the compare-and-exchange, a charger that read the
+/// old limit commits after the write; this test saw that happen.
+#[test]
+fn no_charge_passes_a_limit_lowered_before_it() {
+    const ROUNDS: usize = 2000;
+    const CHARGERS: usize = 4;
+    let mut late = 0;
+    for round in 0..ROUNDS {
+        let child = Level::new();
+        let parent = Level::new();
+        let chain = [&child, &parent];
+        let start = AtomicBool::new(false);
+        let stop = AtomicBool::new(false);
+        let low = 8 + (round % 8) as u64;
+        let mut after = 0;
+        thread::scope(|s| {
+            for _ in 0..CHARGERS {
+                s.spawn(|| {
+                    while !start.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = try_charge(chain, 1);
+                    }
+                });
+            }
+            start.store(true, Ordering::Relaxed);
+            while parent.usage() < low / 2 {
+                std::hint::spin_loop();
+            }
+            parent.set_max(low);
+            // Everything accepted before the write is in this reading.
+            after = parent.usage();
+            // Let the chargers run into the new limit.
+            for _ in 0..2000 {
+                std::hint::spin_loop();
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        if parent.usage() > low.max(after) {
+            late += 1;
+        }
+        assert!(parent.peak() <= parent.usage().max(low).max(after));
+    }
+    assert_eq!(late, 0, "charges accepted past a limit lowered before them");
 }
 
 #[test]
@@ -204,21 +322,21 @@ fn charge_unchecked_ignores_limits_and_saturates() {
     charge_unchecked(chain, 5);
     assert_eq!(usages(&chain), [5, 5], "unchecked charges ignore the limit");
     assert_eq!(peaks(&chain), [5, 5]);
-    assert_refused_by(try_charge(chain, 1), &child);
+    assert_refused_by(try_charge(chain, 1), 0);
 
-    charge_unchecked(chain, u64::MAX - 10);
-    assert_eq!(usages(&chain), [u64::MAX - 5, u64::MAX - 5]);
+    charge_unchecked(chain, CEILING - 10);
+    assert_eq!(usages(&chain), [CEILING - 5, CEILING - 5]);
 
     charge_unchecked(chain, 100);
     assert_eq!(
         usages(&chain),
-        [u64::MAX, u64::MAX],
-        "must saturate, not wrap"
+        [CEILING, CEILING],
+        "must saturate at the ceiling, not wrap"
     );
-    assert_eq!(peaks(&chain), [u64::MAX, u64::MAX]);
+    assert_eq!(peaks(&chain), [CEILING, CEILING]);
 
     charge_unchecked(chain, u64::MAX);
-    assert_eq!(usages(&chain), [u64::MAX, u64::MAX]);
+    assert_eq!(usages(&chain), [CEILING, CEILING]);
 }
 
 #[test]
@@ -275,7 +393,7 @@ fn peak_tracks_the_maximum_and_ignores_refusals() {
     assert!(try_charge([&level], 4).is_ok());
     assert_eq!(level.peak(), 12, "usage 6 is below the peak");
 
-    assert_refused_by(try_charge([&level], 15), &level);
+    assert_refused_by(try_charge([&level], 15), 0);
     assert_eq!(level.peak(), 12, "a refused charge must not raise the peak");
 
     assert!(try_charge([&level], 14).is_ok());
@@ -298,7 +416,7 @@ fn zero_page_charge_succeeds_and_changes_nothing() {
     );
     assert_eq!(usages(&chain), [0, 0]);
     assert_eq!(peaks(&chain), [0, 0]);
-    assert_refused_by(try_charge(chain, 1), &parent);
+    assert_refused_by(try_charge(chain, 1), 1);
 
     parent.set_max(5);
     assert!(try_charge(chain, 5).is_ok());
@@ -317,11 +435,11 @@ fn siblings_share_the_parent_limit() {
     parent.set_max(10);
 
     assert!(try_charge([&left, &parent], 6).is_ok());
-    assert_refused_by(try_charge([&right, &parent], 5), &parent);
+    assert_refused_by(try_charge([&right, &parent], 5), 1);
     assert_eq!(right.usage(), 0, "the refused sibling was rolled back");
     assert!(try_charge([&right, &parent], 4).is_ok());
     assert_eq!((left.usage(), right.usage(), parent.usage()), (6, 4, 10));
-    assert_refused_by(try_charge([&left, &parent], 1), &parent);
+    assert_refused_by(try_charge([&left, &parent], 1), 1);
 
     assert!(uncharge([&left, &parent], 6));
     assert!(try_charge([&right, &parent], 6).is_ok());
@@ -424,10 +542,12 @@ fn concurrent_charges_never_exceed_any_limit() {
                                 ok += 1;
                                 held.push(pages);
                             }
-                            Err(level) => {
-                                let i = all.iter().position(|l| ptr::eq(*l, level)).unwrap();
+                            Err(Refusal::Limit(depth)) => {
+                                let level = chain[depth];
+                                let i = all.iter().position(|l| std::ptr::eq(*l, level)).unwrap();
                                 refused[i].fetch_add(1, Ordering::Relaxed);
                             }
+                            Err(Refusal::TooLarge) => panic!("a small charge was too large"),
                         }
                         // Hold between one and eight charges before releasing.
                         if held.len() > ((r >> 8) & 7) as usize {

@@ -8,14 +8,29 @@
 //!
 //! A charge walks the levels from a cgroup up to (not including) the root
 //! and raises each level with a compare-and-exchange that refuses to go above
-//! that level's limit. No level is ever above its limit because of a charge,
-//! not even transiently: a level is either raised within its limit or left
-//! alone. When a level refuses, the levels already raised are lowered again,
-//! so a charge is all or nothing. Concurrent chargers may see a transient
-//! usage that includes a charge that is about to be rolled back and fail
-//! where a strictly serialised order would have let them through; that is
-//! the same trade-off the memory controller's page counter makes, and it
-//! never lets usage exceed a limit.
+//! that level's limit. When a level refuses, the levels already raised are
+//! lowered again, so a charge is all or nothing. Concurrent chargers may see
+//! a transient usage that includes a charge that is about to be rolled back
+//! and fail where a strictly serialised order would have let them through;
+//! the memory controller's page counter makes the same trade-off.
+//!
+//! What holds about limits:
+//!
+//! - A charge raises a level only if the new usage is within the limit that
+//!   the level has at that moment. The limit is read again after the raise:
+//!   a charge that read a limit which a concurrent [`Level::set_max`] has
+//!   lowered since is undone and refused. So once `set_max` has returned, no
+//!   charge is accepted that takes the usage above the new limit; a charge
+//!   accepted before the write may have left the usage above it, exactly as
+//!   when the limit is lowered below the usage.
+//! - Without a concurrent `set_max`, no level is ever above its limit because
+//!   of a charge, not even transiently. With one, the usage may exceed the
+//!   new limit for the instant between a raise and its undoing.
+//! - A peak only records usage that a charge accepted at every level
+//!   reached: a refused charge never raises one.
+//! - No usage ever exceeds the ceiling the caller passes, the largest count
+//!   whose size in bytes fits in 64 bits: larger charges fail cleanly, so
+//!   what the control files show is always exact.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -78,49 +93,68 @@ impl Level {
 
     /// Records `usage` as reached.
     fn reached(&self, usage: u64) {
-        self.peak.fetch_max(usage, Ordering::Relaxed);
-        self.local_peak.fetch_max(usage, Ordering::Relaxed);
+        // Reading first keeps the steady state free of atomic writes.
+        if usage > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(usage, Ordering::Relaxed);
+        }
+        if usage > self.local_peak.load(Ordering::Relaxed) {
+            self.local_peak.fetch_max(usage, Ordering::Relaxed);
+        }
     }
 
     /// Sets the limit. Lowering it below the usage is allowed: nothing is
     /// taken back, later charges fail until the usage drops.
+    ///
+    /// Sequentially consistent with the limit check that follows each raise
+    /// in [`try_charge`]: a raise that comes after this store in that order
+    /// sees the new limit when it checks again.
     pub fn set_max(&self, pages: u64) {
-        self.max.store(pages, Ordering::Relaxed);
+        self.max.store(pages, Ordering::SeqCst);
     }
 
     /// Raises the usage by `pages` unless that would take it above the limit
-    /// or to [`UNLIMITED`], which no real count reaches. Returns whether the
-    /// usage was raised.
-    fn try_raise(&self, pages: u64) -> bool {
-        let max = self.max();
-        let raised = self
-            .usage
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |usage| {
-                usage
-                    .checked_add(pages)
-                    .filter(|&new| new <= max && new != UNLIMITED)
-            });
-        match raised {
-            Ok(old) => {
-                // `old + pages` cannot overflow: the closure checked it.
-                self.reached(old + pages);
-                true
+    /// or above `ceiling`. Returns whether the usage was raised, or why not.
+    ///
+    /// Does not record a peak: [`try_charge`] does once every level accepted.
+    fn try_raise(&self, pages: u64, ceiling: u64) -> Result<(), Refusal> {
+        let mut usage = self.usage.load(Ordering::Relaxed);
+        let new = loop {
+            let new = match usage.checked_add(pages) {
+                Some(new) if new <= ceiling => new,
+                _ => return Err(Refusal::TooLarge),
+            };
+            if new > self.max.load(Ordering::SeqCst) {
+                return Err(Refusal::Limit(0));
             }
-            Err(_) => false,
+            match self
+                .usage
+                .compare_exchange_weak(usage, new, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => break new,
+                Err(now) => usage = now,
+            }
+        };
+        // A limit lowered before the raise (in the sequentially consistent
+        // order of the raise and `set_max`) refuses it, even if the loop
+        // read the old one.
+        if new > self.max.load(Ordering::SeqCst) {
+            self.lower(pages);
+            return Err(Refusal::Limit(0));
         }
+        Ok(())
     }
 
-    /// Raises the usage by `pages` whatever the limit, saturating instead of
-    /// wrapping.
-    fn raise_unchecked(&self, pages: u64) {
+    /// Raises the usage by `pages` whatever the limit, saturating at
+    /// `ceiling` instead of going beyond it.
+    fn raise_unchecked(&self, pages: u64, ceiling: u64) {
         let old = self
             .usage
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |usage| {
-                Some(usage.saturating_add(pages))
+                Some(usage.saturating_add(pages).min(ceiling.max(usage)))
             })
             // The closure always returns `Some`, so this is the `Ok` value.
             .unwrap_or_else(|usage| usage);
-        self.reached(old.saturating_add(pages));
+        self.reached(old.saturating_add(pages).min(ceiling.max(old)));
     }
 
     /// Lowers the usage by `pages`, clamping at zero. Returns `false` if the
@@ -138,26 +172,47 @@ impl Level {
     }
 }
 
+/// Why [`try_charge`] refused a charge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The limit of the level at this position refused it: 0 is the charged
+    /// cgroup, 1 its parent and so on.
+    Limit(usize),
+    /// The usage of some level would have gone above the ceiling: a count
+    /// that no real charge reaches.
+    TooLarge,
+}
+
 /// Charges `pages` to every level yielded by `levels`, all or nothing.
 ///
 /// `levels` yields the charged cgroup first and then each ancestor. On
-/// success every level was raised by `pages` and none went above its limit.
-/// On failure no level is changed and the error is the first level whose
-/// limit refused the charge; a count so large that it would overflow a usage
-/// counter fails the same way.
-pub fn try_charge<'a, I>(levels: I, pages: u64) -> Result<(), &'a Level>
+/// success every level was raised by `pages` within its limit and its peak
+/// records the usage it reached. On failure no level is changed (and no peak
+/// moved); the error names the first level whose limit refused, or says that
+/// the count would take a usage above `ceiling`.
+pub fn try_charge<'a, I>(levels: I, pages: u64, ceiling: u64) -> Result<(), Refusal>
 where
     I: IntoIterator<Item = &'a Level>,
     I::IntoIter: Clone,
 {
+    // Nothing to charge fits any level, even one already above its limit.
+    if pages == 0 {
+        return Ok(());
+    }
     let levels = levels.into_iter();
-    for (raised, level) in levels.clone().enumerate() {
-        if !level.try_raise(pages) {
-            for done in levels.take(raised) {
+    for (depth, level) in levels.clone().enumerate() {
+        if let Err(refusal) = level.try_raise(pages, ceiling) {
+            for done in levels.take(depth) {
                 done.lower(pages);
             }
-            return Err(level);
+            return Err(match refusal {
+                Refusal::Limit(_) => Refusal::Limit(depth),
+                Refusal::TooLarge => Refusal::TooLarge,
+            });
         }
+    }
+    for level in levels {
+        level.reached(level.usage());
     }
     Ok(())
 }
@@ -167,13 +222,13 @@ where
 ///
 /// For moves that must not be refused (a task migrating with its locked
 /// memory): usage may end above a limit, as `pids.current` can after a
-/// migration. Saturates instead of wrapping.
-pub fn charge_unchecked<'a, I>(levels: I, pages: u64)
+/// migration. Saturates at `ceiling` instead of going beyond it.
+pub fn charge_unchecked<'a, I>(levels: I, pages: u64, ceiling: u64)
 where
     I: IntoIterator<Item = &'a Level>,
 {
     for level in levels {
-        level.raise_unchecked(pages);
+        level.raise_unchecked(pages, ceiling);
     }
 }
 

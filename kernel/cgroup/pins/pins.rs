@@ -7,7 +7,8 @@
 //! `include/linux/cgroup_pins.h`: pinning sites through `vm_account`, whose
 //! charges stay where they were made, and locked memory (`mm/mlock.c`,
 //! `mm/secretmem.c`, `ipc/shm.c`) directly; the charge for an mm's locked
-//! memory moves with its process on migration (`Pins::attach`);
+//! memory moves with the process that owns the mm on migration
+//! (`Pins::attach`);
 //! administrators set `pins.max` and read `pins.current`, `pins.peak`,
 //! `pins.events` and `pins.events.local`. See
 //! `Documentation/admin-guide/cgroup-v2.rst`.
@@ -36,13 +37,17 @@ use kernel::{
 pub mod counter;
 pub mod parse;
 
-use counter::Level;
+use counter::{Level, Refusal};
 
 /// Prefix of this crate's log messages.
 const __LOG_PREFIX: &[u8] = b"pins\0";
 
 /// `PAGE_SHIFT` for the counter and parser, which work in `u64`.
 const SHIFT: u32 = PAGE_SHIFT as u32;
+
+/// The most pages a usage may reach: their size in bytes fits in 64 bits, so
+/// `pins.current` and `pins.peak` are always exact.
+const CEILING: u64 = u64::MAX >> SHIFT;
 
 /// The `pins` controller.
 pub struct Pins;
@@ -78,8 +83,9 @@ impl Subsystem for Pins {
         }? Error)
     }
 
-    /// A migrating process takes the charge for its locked memory along;
-    /// pins charged through a `vm_account` stay where they are.
+    /// A migrating process takes the charge for the locked memory of the mm
+    /// it owns along; pins charged through a `vm_account` stay where they
+    /// are.
     fn attach(tasks: &mut TaskSet<Self>) {
         for (task, dst) in tasks.iter() {
             cgroup_pins::move_locked_memory(task, CssRef::new(dst));
@@ -95,27 +101,41 @@ fn levels(css: &Css<Pins>) -> impl Iterator<Item = &Level> + Clone {
         .map(|css| &css.level)
 }
 
-/// Whether `level` belongs to one of the cgroups of `chain`.
-fn shared(level: &Level, chain: Option<cgroup::Ancestors<'_, Pins>>) -> bool {
-    chain.is_some_and(|mut chain| chain.any(|css| core::ptr::eq(&css.level, level)))
-}
-
-/// Counts a charge to `css` that the limit of `refused`, `css` or one of its
-/// ancestors, turned down: locally at that cgroup, hierarchically there and
-/// in every ancestor below the root.
-fn record_refusal(css: &Css<Pins>, refused: &Level) {
-    let mut found = false;
-    for css in css.ancestors().take_while(|css| !css.is_root()) {
-        if !found && core::ptr::eq(&css.level, refused) {
-            found = true;
+/// Counts a charge to `css` that the limit of its ancestor at `depth` (0 for
+/// `css` itself) turned down: locally at that cgroup, hierarchically there
+/// and in every ancestor below the root.
+fn record_refusal(css: &Css<Pins>, depth: usize) {
+    let chain = css.ancestors().take_while(|css| !css.is_root()).skip(depth);
+    for (above, css) in chain.enumerate() {
+        if above == 0 {
             css.events_local.fetch_add(1, Ordering::Relaxed);
             css.events_local_file.notify();
         }
-        if found {
-            css.events.fetch_add(1, Ordering::Relaxed);
-            css.events_file.notify();
+        css.events.fetch_add(1, Ordering::Relaxed);
+        css.events_file.notify();
+    }
+}
+
+/// The number of levels of `a` and of `b` below their nearest common
+/// ancestor, which is the root if they share nothing else.
+fn levels_below_common(a: &Css<Pins>, b: &Css<Pins>) -> (usize, usize) {
+    let (mut a, mut b) = (a, b);
+    let (mut below_a, mut below_b) = (0, 0);
+    // Up to the same depth, then up together until they meet.
+    while !core::ptr::eq(a, b) {
+        let (up_a, up_b) = (a.depth() >= b.depth(), b.depth() >= a.depth());
+        if up_a {
+            let Some(parent) = a.parent() else { break };
+            a = parent;
+            below_a += 1;
+        }
+        if up_b {
+            let Some(parent) = b.parent() else { break };
+            b = parent;
+            below_b += 1;
         }
     }
+    (below_a, below_b)
 }
 
 /// A page count from C, saturated to the counter's width.
@@ -256,12 +276,14 @@ pub extern "C" fn pins_cgroup_put(pins: Option<CssRef<Pins>>) {
 #[no_mangle]
 pub extern "C" fn pins_cgroup_try_charge(pins: Option<&Css<Pins>>, npages: c_ulong) -> c_int {
     let Some(pins) = pins else { return 0 };
-    match counter::try_charge(levels(pins), pages(npages)) {
+    match counter::try_charge(levels(pins), pages(npages), CEILING) {
         Ok(()) => 0,
-        Err(refused) => {
-            record_refusal(pins, refused);
+        Err(Refusal::Limit(depth)) => {
+            record_refusal(pins, depth);
             ENOMEM.to_errno()
         }
+        // No limit refused an impossible count: no event.
+        Err(Refusal::TooLarge) => ENOMEM.to_errno(),
     }
 }
 
@@ -275,19 +297,15 @@ pub extern "C" fn pins_cgroup_move(
     npages: c_ulong,
 ) {
     let pages = pages(npages);
+    let (below_from, below_to) = match (from, to) {
+        (Some(from), Some(to)) => levels_below_common(from, to),
+        _ => (usize::MAX, usize::MAX),
+    };
     if let Some(to) = to {
-        let below = from.map(|from| from.ancestors());
-        counter::charge_unchecked(
-            levels(to).take_while(|level| !shared(level, below.clone())),
-            pages,
-        );
+        counter::charge_unchecked(levels(to).take(below_to), pages, CEILING);
     }
     if let Some(from) = from {
-        let below = to.map(|to| to.ancestors());
-        let balanced = counter::uncharge(
-            levels(from).take_while(|level| !shared(level, below.clone())),
-            pages,
-        );
+        let balanced = counter::uncharge(levels(from).take(below_from), pages);
         warn_on_once!(!balanced);
     }
 }
