@@ -77,11 +77,11 @@ void pins_cgroup_move(struct pins_cgroup *from, struct pins_cgroup *to,
 /*
  * Locked memory (mm/mlock.c). The pins cgroup charged for an mm's locked
  * memory is recorded in the mm, which mm_locked_pins_init() sets up for a
- * new mm. The controller calls mm_locked_pins_move() for every task that
- * migrates; it moves the charge of the task's mm to @dst and consumes the
- * reference on @dst.
+ * new mm created for @owner. The controller calls mm_locked_pins_move() for
+ * every task that migrates; it moves the charge of the task's mm to @dst if
+ * the task's process owns the mm, and consumes the reference on @dst.
  */
-void mm_locked_pins_init(struct mm_struct *mm);
+void mm_locked_pins_init(struct mm_struct *mm, struct task_struct *owner);
 void mm_locked_pins_move(struct task_struct *task, struct pins_cgroup *dst);
 
 #else /* !CONFIG_CGROUP_PINS */
@@ -112,7 +112,8 @@ static inline void pins_cgroup_move(struct pins_cgroup *from,
 {
 }
 
-static inline void mm_locked_pins_init(struct mm_struct *mm)
+static inline void mm_locked_pins_init(struct mm_struct *mm,
+				       struct task_struct *owner)
 {
 }
 

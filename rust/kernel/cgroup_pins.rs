@@ -12,11 +12,13 @@ use crate::{
 use core::mem::ManuallyDrop;
 
 /// Moves the charge for the locked memory of `task`'s mm to `dst`, the pins
-/// cgroup `task` is migrating to, even above `dst`'s limit.
+/// cgroup `task` is migrating to, even above `dst`'s limit, if `task`'s
+/// process owns the mm.
 ///
 /// For the pins controller's attach callback, for every migrating task: the
-/// first task of a process moves the charge, the others find it moved, and a
-/// `vfork()` child, which only borrows its parent's mm, moves nothing.
+/// first task of the owning process moves the charge, the others find it
+/// moved, and a process that only shares the mm (a `vfork()` child, a
+/// `clone(CLONE_VM)` child without `CLONE_THREAD`) moves nothing.
 /// `S` must be the pins controller; anything else fails to build.
 pub fn move_locked_memory<S: Subsystem>(task: &Task, dst: CssRef<S>) {
     build_assert!(
