@@ -24,11 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../kselftest.h"
@@ -1254,6 +1257,615 @@ cleanup:
 	return ret;
 }
 
+/*
+ * Charges @npages through the hook @fd in @child, which @parent's limit
+ * must refuse, and checks that usage and peaks all stay at @held pages:
+ * @child's, @parent's and those read through @child's reset @peak_fd.
+ */
+static int refused_leaves_peaks(int fd, int peak_fd, const char *parent,
+				const char *child, long npages, long held)
+{
+	int err;
+
+	err = hook_cmd(fd, "charge", npages, -ENOMEM);
+	err |= hook_expect(fd, held);
+	err |= pins_expect(child, "pins.current", held);
+	err |= pins_expect(parent, "pins.current", held);
+	err |= pins_expect(child, "pins.peak", held);
+	err |= pins_expect(parent, "pins.peak", held);
+	err |= peak_fd_expect(peak_fd, "reset child pins.peak", held);
+	if (err)
+		ksft_print_msg("refused charge of %ld pages at %ld changed the peaks\n",
+			       npages, held);
+
+	return err;
+}
+
+/*
+ * A charge that a limit refused leaves no trace in pins.peak: not in the
+ * cgroup whose own level it had already raised when an ancestor's limit
+ * refused it, not in that ancestor, and not through an open pins.peak
+ * that was reset. An accepted charge raises every peak to the new usage.
+ */
+static int test_peak_refused(const char *root)
+{
+	int ret, fd = -1, peak_fd = -1;
+	char *parent = NULL, *child = NULL, *peak = NULL;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	if (pins_create_pair(root, "pins_test_peak_refused", &parent, &child))
+		goto cleanup;
+	peak = cg_control(child, "pins.peak");
+	if (!peak)
+		goto cleanup;
+
+	if (pins_set_max(parent, 8) ||
+	    pins_expect(child, "pins.max", PINS_MAX))
+		goto cleanup;
+	if (pins_expect(child, "pins.peak", 0) ||
+	    pins_expect(parent, "pins.peak", 0))
+		goto cleanup;
+
+	peak_fd = open(peak, O_RDWR | O_CLOEXEC);
+	if (peak_fd < 0) {
+		ksft_print_msg("open %s: %s\n", peak, strerror(errno));
+		goto cleanup;
+	}
+	if (peak_fd_reset(peak_fd) ||
+	    peak_fd_expect(peak_fd, "reset child pins.peak", 0))
+		goto cleanup;
+
+	fd = hook_open(root, child);
+	if (fd < 0)
+		goto cleanup;
+
+	/* The parent refuses 9 pages: nothing may have been reached. */
+	if (refused_leaves_peaks(fd, peak_fd, parent, child, 9, 0))
+		goto cleanup;
+
+	/* Accepted: both peaks follow exactly. */
+	if (hook_cmd(fd, "charge", 3, 0))
+		goto cleanup;
+	if (pins_expect(child, "pins.peak", 3) ||
+	    pins_expect(parent, "pins.peak", 3) ||
+	    peak_fd_expect(peak_fd, "reset child pins.peak", 3))
+		goto cleanup;
+
+	/* 3 + 6 is above the parent's 8: refused, the peaks stay at 3. */
+	if (refused_leaves_peaks(fd, peak_fd, parent, child, 6, 3))
+		goto cleanup;
+
+	/* Up to the limit exactly. */
+	if (hook_cmd(fd, "charge", 5, 0))
+		goto cleanup;
+	if (pins_expect(child, "pins.peak", 8) ||
+	    pins_expect(parent, "pins.peak", 8) ||
+	    peak_fd_expect(peak_fd, "reset child pins.peak", 8))
+		goto cleanup;
+
+	/* Peaks are history: they stay when the usage drops. */
+	if (hook_cmd(fd, "uncharge", 8, 0))
+		goto cleanup;
+	if (pins_expect(child, "pins.current", 0) ||
+	    pins_expect(parent, "pins.current", 0) ||
+	    pins_expect(child, "pins.peak", 8) ||
+	    pins_expect(parent, "pins.peak", 8))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	if (peak_fd >= 0)
+		close(peak_fd);
+	hook_close(&fd);
+	pins_destroy_pair(root, &parent, &child);
+	free(peak);
+
+	return ret;
+}
+
+/*
+ * "charge 0" asks for nothing, so no limit can refuse it: it succeeds
+ * under, at and above a cgroup's own limit and above an ancestor's, and
+ * counts no event.
+ */
+static int test_charge_zero_over_limit(const char *root)
+{
+	int ret, err, fd = -1;
+	char *parent = NULL, *child = NULL;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	if (pins_create_pair(root, "pins_test_charge_zero", &parent, &child))
+		goto cleanup;
+
+	fd = hook_open(root, child);
+	if (fd < 0)
+		goto cleanup;
+	if (hook_cmd(fd, "charge", 5, 0))
+		goto cleanup;
+
+	/* Under the limit. */
+	if (pins_set_max(child, 6))
+		goto cleanup;
+	err = hook_cmd(fd, "charge", 0, 0);
+	err |= pins_expect_all_events(child, 0, 0);
+	err |= pins_expect_all_events(parent, 0, 0);
+	if (err) {
+		ksft_print_msg("\"charge 0\" at 5 pages under a limit of 6\n");
+		goto cleanup;
+	}
+
+	/* At the limit. */
+	if (pins_set_max(child, 5))
+		goto cleanup;
+	err = hook_cmd(fd, "charge", 0, 0);
+	err |= pins_expect_all_events(child, 0, 0);
+	err |= pins_expect_all_events(parent, 0, 0);
+	if (err) {
+		ksft_print_msg("\"charge 0\" at 5 pages at a limit of 5\n");
+		goto cleanup;
+	}
+
+	/* Above its own limit: lowering it below the usage is allowed. */
+	if (pins_set_max(child, 2))
+		goto cleanup;
+	err = hook_cmd(fd, "charge", 0, 0);
+	err |= hook_expect(fd, 5);
+	err |= pins_expect(child, "pins.current", 5);
+	err |= pins_expect(parent, "pins.current", 5);
+	err |= pins_expect_all_events(child, 0, 0);
+	err |= pins_expect_all_events(parent, 0, 0);
+	if (err) {
+		ksft_print_msg("\"charge 0\" at 5 pages above a limit of 2\n");
+		goto cleanup;
+	}
+
+	/* Above an ancestor's limit. */
+	if (pins_set_max(child, PINS_MAX) || pins_set_max(parent, 2))
+		goto cleanup;
+	err = hook_cmd(fd, "charge", 0, 0);
+	err |= pins_expect(parent, "pins.current", 5);
+	err |= pins_expect_all_events(child, 0, 0);
+	err |= pins_expect_all_events(parent, 0, 0);
+	if (err) {
+		ksft_print_msg("\"charge 0\" at 5 pages above the parent's limit of 2\n");
+		goto cleanup;
+	}
+
+	/* A real charge there is refused and counted, by the parent. */
+	if (hook_cmd(fd, "charge", 1, -ENOMEM))
+		goto cleanup;
+	if (pins_expect_all_events(child, 0, 0) ||
+	    pins_expect_all_events(parent, 1, 1))
+		goto cleanup;
+
+	/* And by the child's own limit. */
+	if (pins_set_max(child, 2) || hook_cmd(fd, "charge", 1, -ENOMEM))
+		goto cleanup;
+	if (pins_expect_all_events(child, 1, 1) ||
+	    pins_expect_all_events(parent, 2, 1))
+		goto cleanup;
+
+	hook_close(&fd);
+	if (pins_expect(child, "pins.current", 0) ||
+	    pins_expect(parent, "pins.current", 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	hook_close(&fd);
+	pins_destroy_pair(root, &parent, &child);
+
+	return ret;
+}
+
+/*
+ * Usage is counted in pages and shown in bytes, so the largest usage is
+ * the largest page count whose byte count fits in 64 bits:
+ * 2^(64 - PAGE_SHIFT) - 1 pages. A charge that would take the usage
+ * beyond it fails with ENOMEM and changes nothing, even without a limit;
+ * a charge that reaches it exactly succeeds and reads back exactly.
+ */
+static int test_charge_absurd(const char *root)
+{
+	int ret, err, shift = 0, fd = -1;
+	char *cg = NULL;
+	long n;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	while ((1L << shift) < page_size)
+		shift++;
+	if ((1L << shift) != page_size || shift < 2) {
+		ksft_print_msg("page size %ld is not a power of two\n",
+			       page_size);
+		return KSFT_FAIL;
+	}
+	/* The first page count whose byte count needs 65 bits. */
+	n = 1L << (64 - shift);
+
+	cg = cg_name(root, "pins_test_charge_absurd");
+	if (!cg || pins_create(cg, false))
+		goto cleanup;
+	if (pins_expect(cg, "pins.max", PINS_MAX))
+		goto cleanup;
+
+	fd = hook_open(root, cg);
+	if (fd < 0)
+		goto cleanup;
+
+	err = hook_cmd(fd, "charge", n, -ENOMEM);
+	err |= hook_expect(fd, 0);
+	err |= pins_expect(cg, "pins.current", 0);
+	err |= pins_expect(cg, "pins.peak", 0);
+	err |= pins_expect_all_events(cg, 0, 0);
+	if (err) {
+		ksft_print_msg("charge of %ld pages (2^%d) without a limit\n",
+			       n, 64 - shift);
+		goto cleanup;
+	}
+
+	/* The largest usage there is, shown exactly. */
+	err = hook_cmd(fd, "charge", n - 1, 0);
+	err |= hook_expect(fd, n - 1);
+	err |= pins_expect(cg, "pins.current", n - 1);
+	err |= pins_expect(cg, "pins.peak", n - 1);
+	if (err) {
+		ksft_print_msg("charge of %ld pages (2^%d - 1)\n", n - 1,
+			       64 - shift);
+		goto cleanup;
+	}
+
+	/* Not one more page. */
+	err = hook_cmd(fd, "charge", 1, -ENOMEM);
+	err |= hook_expect(fd, n - 1);
+	err |= pins_expect(cg, "pins.current", n - 1);
+	err |= pins_expect(cg, "pins.peak", n - 1);
+	err |= pins_expect_all_events(cg, 0, 0);
+	if (err) {
+		ksft_print_msg("charge of 1 page at 2^%d - 1 pages\n",
+			       64 - shift);
+		goto cleanup;
+	}
+
+	if (hook_cmd(fd, "uncharge", n - 1, 0))
+		goto cleanup;
+	if (hook_expect(fd, 0) || pins_expect(cg, "pins.current", 0))
+		goto cleanup;
+
+	/* Two charges that are each fine but overflow together. */
+	if (hook_cmd(fd, "charge", n / 2, 0))
+		goto cleanup;
+	err = hook_cmd(fd, "charge", n / 2, -ENOMEM);
+	err |= hook_expect(fd, n / 2);
+	err |= pins_expect(cg, "pins.current", n / 2);
+	err |= pins_expect_all_events(cg, 0, 0);
+	if (err) {
+		ksft_print_msg("second charge of 2^%d pages\n", 63 - shift);
+		goto cleanup;
+	}
+
+	if (hook_cmd(fd, "uncharge", n / 2, 0))
+		goto cleanup;
+	if (hook_expect(fd, 0) || pins_expect(cg, "pins.current", 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	hook_close(&fd);
+	cg_enter_current(root);
+	cg_destroy(cg);
+	free(cg);
+
+	return ret;
+}
+
+#define NSEC_PER_MSEC		(NSEC_PER_SEC / 1000)
+#define RACE_CHARGERS		4
+#define RACE_ROUNDS		200
+#define RACE_TIME_NS		(20 * NSEC_PER_SEC)	/* all rounds */
+#define RACE_SETTLE_NS		(100 * NSEC_PER_MSEC)
+#define RACE_FILL_NS		(5 * NSEC_PER_SEC)
+#define RACE_HEADROOM		4	/* at most, pages above the usage */
+
+/* One thread charging a page at a time through its own hook fd. */
+struct race_charger {
+	pthread_t thread;
+	atomic_bool *stop;
+	int fd;
+	long charged;		/* pages it was granted */
+	atomic_bool refused;	/* it has seen ENOMEM */
+	int err;		/* the first other error, -errno */
+};
+
+static void *race_charge(void *arg)
+{
+	struct race_charger *c = arg;
+	int ret;
+
+	while (!atomic_load(c->stop)) {
+		ret = hook_write(c->fd, "charge", 1);
+		if (!ret) {
+			c->charged++;
+		} else if (ret == -ENOMEM) {
+			atomic_store(&c->refused, true);
+		} else {
+			c->err = ret;
+			break;
+		}
+	}
+
+	return NULL;
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+/* Reads the byte count in the open cgroup file @fd, in pages; -1. */
+static long long race_read_pages(int fd, const char *what)
+{
+	char buf[64], *end;
+	unsigned long long bytes;
+	ssize_t n;
+
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0) {
+		ksft_print_msg("read %s: %s\n", what,
+			       n ? strerror(errno) : "empty");
+		return -1;
+	}
+	buf[n] = '\0';
+	errno = 0;
+	bytes = strtoull(buf, &end, 10);
+	if (errno || end == buf || *end != '\n') {
+		ksft_print_msg("%s: can't parse \"%.*s\"\n", what,
+			       (int)strcspn(buf, "\n"), buf);
+		return -1;
+	}
+
+	return bytes / page_size;
+}
+
+/* What one round of the race saw, in pages. */
+struct race_round {
+	long long before;	/* pins.current just before the write */
+	long long limit;	/* the new pins.max */
+	long long after;	/* pins.current just after the write returned */
+	long long final;	/* pins.current once the chargers stopped */
+	long long granted;	/* charges the chargers were granted */
+	bool all_refused;	/* each charger saw ENOMEM before the stop */
+};
+
+/*
+ * One round in @cgroup, whose pins.max is "max" and usage 0: start the
+ * chargers, lower pins.max to a few pages above the usage while they run
+ * and record what was seen in @r. Returns 0, or -1 on a failure that is
+ * not the race's outcome.
+ */
+static int race_round(const char *cgroup, int max_fd, int cur_fd, int round,
+		      struct race_round *r)
+{
+	struct race_charger c[RACE_CHARGERS] = {};
+	long long target, deadline, usage;
+	atomic_bool stop = false;
+	int i, started = 0, ret = -1;
+	char buf[64];
+	ssize_t len;
+
+	for (i = 0; i < RACE_CHARGERS; i++) {
+		c[i].fd = -1;
+		c[i].stop = &stop;
+		atomic_init(&c[i].refused, false);
+	}
+	for (i = 0; i < RACE_CHARGERS; i++) {
+		c[i].fd = open(PINS_HOOK, O_RDWR | O_CLOEXEC);
+		if (c[i].fd < 0) {
+			ksft_print_msg("open %s: %s\n", PINS_HOOK,
+				       strerror(errno));
+			goto out;
+		}
+	}
+	for (i = 0; i < RACE_CHARGERS; i++) {
+		errno = pthread_create(&c[i].thread, NULL, race_charge, &c[i]);
+		if (errno) {
+			ksft_print_msg("pthread_create: %s\n", strerror(errno));
+			goto out;
+		}
+		started++;
+	}
+
+	/* Let the usage grow to a level that changes from round to round. */
+	target = 16 + round % 16;
+	deadline = now_ns() + RACE_FILL_NS;
+	do {
+		usage = race_read_pages(cur_fd, "pins.current");
+		if (usage < 0)
+			goto out;
+		if (now_ns() > deadline) {
+			ksft_print_msg("round %d: pins.current stuck at %lld pages\n",
+				       round, usage);
+			goto out;
+		}
+	} while (usage < target);
+
+	r->before = race_read_pages(cur_fd, "pins.current");
+	if (r->before < 0)
+		goto out;
+	r->limit = r->before + 1 + round % RACE_HEADROOM;
+	len = snprintf(buf, sizeof(buf), "%llu",
+		       (unsigned long long)r->limit * page_size);
+	if (write(max_fd, buf, len) != len) {
+		ksft_print_msg("write \"%s\" to pins.max: %s\n", buf,
+			       strerror(errno));
+		goto out;
+	}
+	r->after = race_read_pages(cur_fd, "pins.current");
+	if (r->after < 0)
+		goto out;
+
+	/* Keep charging until each charger was refused, or for a while. */
+	deadline = now_ns() + RACE_SETTLE_NS;
+	do {
+		usleep(1000);
+		r->all_refused = true;
+		for (i = 0; i < RACE_CHARGERS; i++)
+			if (!atomic_load(&c[i].refused))
+				r->all_refused = false;
+	} while (!r->all_refused && now_ns() < deadline);
+
+	ret = 0;
+
+out:
+	atomic_store(&stop, true);
+	for (i = 0; i < started; i++)
+		pthread_join(c[i].thread, NULL);
+
+	r->granted = 0;
+	for (i = 0; i < started; i++) {
+		r->granted += c[i].charged;
+		if (c[i].err) {
+			ksft_print_msg("round %d: charger %d: \"charge 1\": %s\n",
+				       round, i, strerror(-c[i].err));
+			ret = -1;
+		}
+	}
+
+	if (!ret) {
+		r->final = race_read_pages(cur_fd, "pins.current");
+		if (r->final < 0)
+			ret = -1;
+	}
+	/* What the fds hold is what pins.current shows. */
+	if (!ret && r->final != r->granted) {
+		ksft_print_msg("round %d: pins.current %lld pages, granted %lld\n",
+			       round, r->final, r->granted);
+		ret = -1;
+	}
+	for (i = 0; i < RACE_CHARGERS; i++) {
+		if (c[i].fd < 0)
+			continue;
+		if (!ret && hook_expect(c[i].fd, c[i].charged))
+			ret = -1;
+		close(c[i].fd);
+	}
+	if (!ret && pins_expect(cgroup, "pins.current", 0)) {
+		ksft_print_msg("round %d: pins.current not 0 after close\n",
+			       round);
+		ret = -1;
+	}
+
+	return ret;
+}
+
+/* The rounds of test_lower_max_race(), in a child inside @cgroup. */
+static int race_rounds(const char *cgroup, void *arg)
+{
+	int round, max_fd = -1, cur_fd = -1, bad = 0, late = 0, refused = 0;
+	int busy = 0;
+	long long start, over, worst = 0;
+	struct race_round r;
+	int ret = EXIT_FAILURE;
+
+	max_fd = cg_open(cgroup, "pins.max", O_WRONLY | O_CLOEXEC);
+	cur_fd = cg_open(cgroup, "pins.current", O_RDONLY | O_CLOEXEC);
+	if (max_fd < 0 || cur_fd < 0) {
+		ksft_print_msg("open %s/pins.max or pins.current: %s\n",
+			       cgroup, strerror(errno));
+		goto out;
+	}
+
+	start = now_ns();
+	for (round = 0; round < RACE_ROUNDS; round++) {
+		if (now_ns() - start > RACE_TIME_NS)
+			break;
+		if (pins_set_max(cgroup, PINS_MAX))
+			goto out;
+
+		memset(&r, 0, sizeof(r));
+		if (race_round(cgroup, max_fd, cur_fd, round, &r))
+			goto out;
+
+		if (r.after > r.before)
+			busy++;
+		if (r.after > r.limit)
+			late++;
+		if (r.all_refused)
+			refused++;
+		over = r.final - (r.after > r.limit ? r.after : r.limit);
+		if (over <= 0)
+			continue;
+		/* In pages: u0 read before the write, u1 right after it. */
+		if (bad++ < 10)
+			ksft_print_msg("round %d: final %lld > max(L %lld, u1 %lld) (u0 %lld)\n",
+				       round, r.final, r.limit, r.after,
+				       r.before);
+		if (over > worst)
+			worst = over;
+	}
+
+	ksft_print_msg("%d rounds in %lld ms, %d with every charger refused\n",
+		       round, (now_ns() - start) / NSEC_PER_MSEC, refused);
+	ksft_print_msg("charges granted while pins.max was written: %d rounds\n",
+		       busy);
+	ksft_print_msg("usage above the new limit before the write returned: %d rounds\n",
+		       late);
+	ksft_print_msg("charges above it after the write returned: %d rounds (worst %lld pages)\n",
+		       bad, worst);
+	if (!bad)
+		ret = EXIT_SUCCESS;
+
+out:
+	if (max_fd >= 0)
+		close(max_fd);
+	if (cur_fd >= 0)
+		close(cur_fd);
+
+	return ret;
+}
+
+/*
+ * Once a write to pins.max has returned, no charge is accepted that takes
+ * the usage above the new limit, however many charges race with the
+ * write: four threads charge a page at a time while pins.max is lowered to
+ * a few pages above the usage, and the usage they end at is at most the
+ * new limit or the usage read right after the write returned, whichever
+ * is higher. Many rounds, since the window is small.
+ */
+static int test_lower_max_race(const char *root)
+{
+	int ret;
+
+	ret = pins_prepare_hook(root);
+	if (ret != KSFT_PASS)
+		return ret;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		skip_reason = "needs two CPUs online";
+		return KSFT_SKIP;
+	}
+
+	return pins_run_in_new_cgroup(root, "pins_test_lower_max_race",
+				      PINS_MAX, race_rounds, NULL);
+}
+
 #define T(x) { x, #x }
 static const struct pins_test tests[] = {
 	T(test_pins_listed_and_enabled),
@@ -1271,6 +1883,10 @@ static const struct pins_test tests[] = {
 	T(test_pins_hook_events),
 	T(test_pins_hook_events_notify),
 	T(test_pins_hook_peak),
+	T(test_peak_refused),
+	T(test_charge_zero_over_limit),
+	T(test_charge_absurd),
+	T(test_lower_max_race),
 };
 
 #undef T
