@@ -8,14 +8,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <linux/limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../kselftest.h"
@@ -412,4 +415,60 @@ long pins_status_pages(pid_t pid, const char *key)
 	}
 
 	return kb * 1024 / page_size;
+}
+
+/*
+ * Become TEST_UID, with its group and no supplementary groups, which
+ * leaves no capability at all, CAP_IPC_LOCK in particular. Only for a
+ * child process. Returns 0 or -1.
+ */
+int pins_become_nobody(void)
+{
+	if (setgroups(0, NULL) || setresgid(TEST_UID, TEST_UID, TEST_UID) ||
+	    setresuid(TEST_UID, TEST_UID, TEST_UID)) {
+		ksft_print_msg("can't become uid %d: %s\n", TEST_UID,
+			       strerror(errno));
+		return -1;
+	}
+
+	if (pins_cap_ipc_lock_effective() != 0) {
+		ksft_print_msg("CAP_IPC_LOCK still effective as uid %d\n",
+			       TEST_UID);
+		return -1;
+	}
+
+	return 0;
+}
+
+/*
+ * Wait for the child *@pid and forget it. Returns 0 if it exited with
+ * EXIT_SUCCESS.
+ */
+int pins_reap(pid_t *pid)
+{
+	int status;
+
+	if (waitpid(*pid, &status, 0) != *pid) {
+		ksft_print_msg("waitpid %d: %s\n", *pid, strerror(errno));
+		*pid = 0;
+		return -1;
+	}
+	*pid = 0;
+
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != EXIT_SUCCESS) {
+		ksft_print_msg("child failed (status %#x)\n", status);
+		return -1;
+	}
+
+	return 0;
+}
+
+/* Kill and reap the child *@pid, if there is one, and forget it. */
+void pins_kill(pid_t *pid)
+{
+	if (*pid > 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+	}
+	*pid = 0;
 }

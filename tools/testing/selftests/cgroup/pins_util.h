@@ -51,4 +51,8 @@ int pins_run_in_new_cgroup(const char *root, const char *name,
 
 long pins_status_pages(pid_t pid, const char *key);
 
+int pins_become_nobody(void);
+int pins_reap(pid_t *pid);
+void pins_kill(pid_t *pid);
+
 #endif /* __PINS_UTIL_H */

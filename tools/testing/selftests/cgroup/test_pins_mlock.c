@@ -7,7 +7,10 @@
  * locks, in whole pages, exactly as much as mm->locked_vm (the "VmLck:"
  * line of /proc/<pid>/status) grows, and munlock(), munmap(), exit and
  * SHM_UNLOCK give it back there. The locked memory of an mm follows its
- * task when it migrates, even above the destination's pins.max. A lock
+ * task when it migrates, even above the destination's pins.max. An mm is
+ * owned by the process that created it by fork() or execve(): its locked
+ * memory is charged to the owner's cgroup, also what a process sharing it
+ * (clone(CLONE_VM), vfork()) locks, and moves only with the owner. A lock
  * that would take the cgroup or an ancestor above pins.max is refused,
  * CAP_IPC_LOCK or not, and one without CAP_IPC_LOCK must also fit under
  * RLIMIT_MEMLOCK, which is checked first.
@@ -15,9 +18,12 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <linux/capability.h>
 #include <linux/limits.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -268,6 +274,19 @@ static int drop_cap_ipc_lock(void)
 	}
 
 	return 0;
+}
+
+/* The pins.current of @cgroup in pages, or -1. */
+static long cur_pages(const char *cgroup)
+{
+	long bytes = cg_read_long(cgroup, "pins.current");
+
+	if (bytes < 0 || bytes % page_size) {
+		ksft_print_msg("can't read %s/pins.current\n", cgroup);
+		return -1;
+	}
+
+	return bytes / page_size;
 }
 
 /* A child started by spawn() and the parent's end of its socket. */
@@ -1278,6 +1297,498 @@ static int test_mremap_limit(const char *root)
 				 child_mremap_limit, NULL);
 }
 
+/* pins.max or RLIMIT_MEMLOCK of the mremap() shapes, in pages. */
+#define MR_LIMIT	10
+/* The most pages a shape lays out, or a result outside of them has. */
+#define MR_PAGES	32
+
+/* Where a successful mremap() puts the result. */
+enum mr_where { MR_AT_A, MR_AT_B, MR_ELSEWHERE };
+
+/*
+ * A shape of mremap(): what is laid out, the call, and what vanilla 6.12
+ * does, with MR_LIMIT pages of RLIMIT_MEMLOCK. The layout, in pages from
+ * a reserved range: a locked mapping "a" at 0 (the source), then @room
+ * free pages or, if @guard, one unlocked page that keeps "a" from growing
+ * in place; a free page; "b" (the destination of MREMAP_FIXED) and @tail
+ * unlocked pages right after it; a free page; @c more locked pages.
+ */
+struct mr_shape {
+	const char *name;
+	long a;			/* pages of "a" */
+	long room;		/* free pages right after "a" */
+	bool guard;		/* an unlocked page right after "a" */
+	long b;			/* pages of "b" */
+	bool b_locked;		/* "b" is locked */
+	long tail;		/* unlocked pages right after "b" */
+	long c;			/* more locked pages, elsewhere */
+	long old_len;		/* mremap() of "a", in pages */
+	long new_len;
+	int flags;		/* with MREMAP_FIXED: to "b" */
+	int err;		/* vanilla: the errno, 0 for success */
+	enum mr_where where;	/* vanilla: where the result goes */
+	long vmlck;		/* vanilla: VmLck afterwards, in pages */
+};
+
+static const struct mr_shape mr_shapes[] = {
+	{
+		.name = "grow in place", .a = 4, .room = 8,
+		.old_len = 4, .new_len = 10, .flags = 0,
+		.err = 0, .where = MR_AT_A, .vmlck = 10,
+	}, {
+		.name = "grow in place, one page over the limit",
+		.a = 4, .room = 8,
+		.old_len = 4, .new_len = 11, .flags = 0,
+		.err = EAGAIN, .vmlck = 4,
+	}, {
+		.name = "shrink", .a = 10,
+		.old_len = 10, .new_len = 4, .flags = 0,
+		.err = 0, .where = MR_AT_A, .vmlck = 4,
+	}, {
+		.name = "move", .a = 4, .guard = true,
+		.old_len = 4, .new_len = 6, .flags = MREMAP_MAYMOVE,
+		.err = 0, .where = MR_ELSEWHERE, .vmlck = 6,
+	}, {
+		.name = "move, one page over the limit", .a = 4, .guard = true,
+		.old_len = 4, .new_len = 11, .flags = MREMAP_MAYMOVE,
+		.err = EAGAIN, .vmlck = 4,
+	}, {
+		.name = "MREMAP_FIXED over a locked destination",
+		.a = 4, .b = 6, .b_locked = true,
+		.old_len = 4, .new_len = 6,
+		.flags = MREMAP_MAYMOVE | MREMAP_FIXED,
+		.err = 0, .where = MR_AT_B, .vmlck = 6,
+	}, {
+		.name = "MREMAP_FIXED over a locked destination, same size",
+		.a = 5, .b = 5, .b_locked = true,
+		.old_len = 5, .new_len = 5,
+		.flags = MREMAP_MAYMOVE | MREMAP_FIXED,
+		.err = 0, .where = MR_AT_B, .vmlck = 5,
+	}, {
+		.name = "MREMAP_FIXED over a locked destination, shrinking",
+		.a = 6, .b = 4, .b_locked = true,
+		.old_len = 6, .new_len = 4,
+		.flags = MREMAP_MAYMOVE | MREMAP_FIXED,
+		.err = 0, .where = MR_AT_B, .vmlck = 4,
+	}, {
+		/* "b" and the tail are unmapped before the refusal. */
+		.name = "MREMAP_FIXED over a locked destination, one page over the limit",
+		.a = 4, .b = 6, .b_locked = true, .tail = 5,
+		.old_len = 4, .new_len = 11,
+		.flags = MREMAP_MAYMOVE | MREMAP_FIXED,
+		.err = EAGAIN, .vmlck = 4,
+	}, {
+		.name = "MREMAP_FIXED over an unlocked destination",
+		.a = 4, .b = 6, .c = 4,
+		.old_len = 4, .new_len = 6,
+		.flags = MREMAP_MAYMOVE | MREMAP_FIXED,
+		.err = 0, .where = MR_AT_B, .vmlck = 10,
+	}, {
+		.name = "MREMAP_FIXED over an unlocked destination, one page over the limit",
+		.a = 4, .b = 7, .c = 4,
+		.old_len = 4, .new_len = 7,
+		.flags = MREMAP_MAYMOVE | MREMAP_FIXED,
+		.err = EAGAIN, .vmlck = 8,
+	}, {
+		/* The old range stays mapped, unlocked and empty. */
+		.name = "MREMAP_DONTUNMAP at the limit", .a = 4, .c = 6,
+		.old_len = 4, .new_len = 4,
+		.flags = MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+		.err = 0, .where = MR_ELSEWHERE, .vmlck = 10,
+	}, {
+		.name = "MREMAP_DONTUNMAP with MREMAP_FIXED over a locked destination",
+		.a = 4, .b = 6, .b_locked = true,
+		.old_len = 4, .new_len = 4,
+		.flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+		.err = 0, .where = MR_AT_B, .vmlck = 6,
+	},
+};
+
+/* Where a shape's mappings go, in pages from the start of its range. */
+struct mr_layout {
+	long guard;	/* the guard page, or -1 */
+	long b;		/* "b" and its tail */
+	long c;		/* "c", or -1 */
+	long pages;	/* the whole range */
+};
+
+static void mr_layout(const struct mr_shape *s, struct mr_layout *l)
+{
+	long pos = s->a;
+
+	l->guard = s->guard ? pos : -1;
+	pos += (s->guard ? 1 : 0) + s->room + 1;
+	l->b = pos;
+	pos += s->b + s->tail;
+	l->c = -1;
+	if (s->c) {
+		l->c = pos + 1;
+		pos = l->c + s->c;
+	}
+	l->pages = pos;
+}
+
+/* What one page looked like after mremap(). */
+struct mr_page {
+	char mapped;
+	char resident;		/* before it was read */
+	char first;		/* its first byte */
+	char last;		/* its last byte */
+};
+
+/* What one run of a shape saw; the child that ran it fills it in. */
+struct mr_seen {
+	bool done;		/* the child got to the end */
+	long before_vmlck;	/* VmLck before mremap(), in pages */
+	long before_cur;	/* pins.current before mremap(), in pages */
+	int err;		/* errno of mremap(), 0 for success */
+	long at;		/* page of the result in the layout, or -1 */
+	long vmlck;		/* VmLck after mremap(), in pages */
+	long cur;		/* pins.current after mremap(), in pages */
+	struct mr_page layout[MR_PAGES];	/* every page of the layout */
+	struct mr_page result[MR_PAGES];	/* a result outside of it */
+};
+
+/* One run of a shape: see child_mremap_shape(). */
+struct mr_run {
+	const struct mr_shape *shape;
+	bool rlimit;		/* the rlimit side */
+	struct mr_seen *seen;
+};
+
+static const char *const mr_sides[] = { "rlimit side", "cgroup side" };
+
+/*
+ * Map @npages pages at page @first of @base, locked or not, each filled
+ * with @pattern plus its number, and mark them in @used.
+ */
+static int mr_map(char *base, long first, long npages, bool lock,
+		  char pattern, bool *used)
+{
+	char *at = page_at(base, first), *p;
+	long i;
+
+	p = mmap(at, npages * page_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+		 (lock ? MAP_LOCKED : 0), -1, 0);
+	if (p != at) {
+		ksft_print_msg("mmap %ld pages at %p%s: %s\n", npages, at,
+			       lock ? " locked" : "", strerror(errno));
+		return -1;
+	}
+
+	for (i = 0; i < npages; i++) {
+		memset(page_at(at, i), pattern + i, page_size);
+		used[first + i] = true;
+	}
+
+	return 0;
+}
+
+/* Record whether each of @npages pages at @at is mapped, and what it has. */
+static void mr_probe(char *at, long npages, struct mr_page *pages)
+{
+	unsigned char vec;
+	long i;
+
+	/* Residency first: reading faults pages in. */
+	for (i = 0; i < npages; i++) {
+		memset(&pages[i], 0, sizeof(pages[i]));
+		if (mincore(page_at(at, i), page_size, &vec))
+			continue;
+		pages[i].mapped = 1;
+		pages[i].resident = vec & 1;
+	}
+
+	for (i = 0; i < npages; i++) {
+		char *p = page_at(at, i);
+
+		if (!pages[i].mapped)
+			continue;
+		pages[i].first = __atomic_load_n(p, __ATOMIC_RELAXED);
+		pages[i].last = __atomic_load_n(p + page_size - 1,
+						__ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * Child of test_mremap_shapes(): lay out a shape, as uid 65534 with
+ * RLIMIT_MEMLOCK of MR_LIMIT pages on the rlimit side or as root on the
+ * cgroup side, call mremap() and record what it did.
+ */
+static int child_mremap_shape(const char *cgroup, void *arg)
+{
+	struct mr_run *run = arg;
+	const struct mr_shape *s = run->shape;
+	struct mr_seen *seen = run->seen;
+	bool used[MR_PAGES] = { false };
+	char *base, *p, *dst = NULL;
+	struct mr_layout l;
+	long i;
+
+	mr_layout(s, &l);
+	if (l.pages > MR_PAGES || s->new_len > MR_PAGES) {
+		ksft_print_msg("shape \"%s\" is too large\n", s->name);
+		return EXIT_FAILURE;
+	}
+
+	if (run->rlimit) {
+		if (pins_set_memlock(MR_LIMIT) || pins_become_nobody())
+			return EXIT_FAILURE;
+	} else {
+		if (pins_set_memlock(PINS_MAX))
+			return EXIT_FAILURE;
+		if (pins_cap_ipc_lock_effective() != 1) {
+			ksft_print_msg("CAP_IPC_LOCK isn't effective\n");
+			return EXIT_FAILURE;
+		}
+	}
+
+	base = mmap(NULL, l.pages * page_size, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED) {
+		ksft_print_msg("mmap: %s\n", strerror(errno));
+		return EXIT_FAILURE;
+	}
+
+	if (mr_map(base, 0, s->a, true, 0x10, used) ||
+	    (s->guard && mr_map(base, l.guard, 1, false, 0x30, used)) ||
+	    (s->b && mr_map(base, l.b, s->b, s->b_locked, 0x40, used)) ||
+	    (s->tail && mr_map(base, l.b + s->b, s->tail, false, 0x60, used)) ||
+	    (s->c && mr_map(base, l.c, s->c, true, 0x70, used)))
+		return EXIT_FAILURE;
+
+	for (i = 0; i < l.pages; i++) {
+		if (!used[i] && munmap(page_at(base, i), page_size)) {
+			ksft_print_msg("munmap: %s\n", strerror(errno));
+			return EXIT_FAILURE;
+		}
+	}
+
+	seen->before_vmlck = vmlck_pages(0);
+	seen->before_cur = cur_pages(cgroup);
+
+	if (s->flags & MREMAP_FIXED)
+		dst = page_at(base, l.b);
+	p = mremap(base, s->old_len * page_size, s->new_len * page_size,
+		   s->flags, dst);
+	seen->err = p == MAP_FAILED ? errno : 0;
+
+	seen->vmlck = vmlck_pages(0);
+	seen->cur = cur_pages(cgroup);
+
+	seen->at = -1;
+	if (p != MAP_FAILED && p >= base && p < page_at(base, l.pages))
+		seen->at = (p - base) / page_size;
+
+	mr_probe(base, l.pages, seen->layout);
+	if (p != MAP_FAILED && seen->at < 0)
+		mr_probe(p, s->new_len, seen->result);
+
+	seen->done = true;
+
+	return EXIT_SUCCESS;
+}
+
+/* Describe what mremap() did in @buf. */
+static const char *mr_outcome(char *buf, size_t size,
+			      const struct mr_seen *seen)
+{
+	if (seen->err)
+		snprintf(buf, size, "failed with %d (%s)", seen->err,
+			 strerror(seen->err));
+	else if (seen->at < 0)
+		snprintf(buf, size, "succeeded, outside the layout");
+	else
+		snprintf(buf, size, "succeeded, at page %ld", seen->at);
+
+	return buf;
+}
+
+/* Describe @page in @buf. */
+static const char *mr_page_str(char *buf, size_t size,
+			       const struct mr_page *page)
+{
+	if (!page->mapped)
+		snprintf(buf, size, "unmapped");
+	else
+		snprintf(buf, size, "mapped, %sresident, bytes %#x/%#x",
+			 page->resident ? "" : "not ",
+			 (unsigned char)page->first,
+			 (unsigned char)page->last);
+
+	return buf;
+}
+
+/* Check one side of shape @s against what vanilla does. */
+static int mr_check_side(const struct mr_shape *s, const struct mr_layout *l,
+			 int side, const struct mr_seen *seen)
+{
+	long setup = s->a + (s->b_locked ? s->b : 0) + s->c, want_at;
+	const char *name = mr_sides[side];
+	char what[64], want[64];
+	int ret = 0;
+
+	if (!seen->done) {
+		ksft_print_msg("%s: the run recorded nothing\n", name);
+		return -1;
+	}
+
+	if (seen->before_vmlck != setup || seen->before_cur != setup) {
+		ksft_print_msg("%s: before mremap(): VmLck %ld, pins.current %ld pages, not %ld\n",
+			       name, seen->before_vmlck, seen->before_cur,
+			       setup);
+		ret = -1;
+	}
+
+	want_at = s->where == MR_AT_A ? 0 : s->where == MR_AT_B ? l->b : -1;
+	if (seen->err != s->err ||
+	    (!s->err && (s->where == MR_ELSEWHERE ? seen->at >= 0 :
+			 seen->at != want_at))) {
+		if (s->err)
+			snprintf(want, sizeof(want), "fail with %d (%s)",
+				 s->err, strerror(s->err));
+		else if (s->where == MR_ELSEWHERE)
+			snprintf(want, sizeof(want),
+				 "succeed, outside the layout");
+		else
+			snprintf(want, sizeof(want), "succeed, at page %ld",
+				 want_at);
+		ksft_print_msg("%s: mremap() %s, vanilla would %s\n", name,
+			       mr_outcome(what, sizeof(what), seen), want);
+		ret = -1;
+	}
+
+	if (seen->vmlck != s->vmlck) {
+		ksft_print_msg("%s: VmLck is %ld pages after mremap(), vanilla: %ld\n",
+			       name, seen->vmlck, s->vmlck);
+		ret = -1;
+	}
+
+	if (seen->cur != seen->vmlck) {
+		ksft_print_msg("%s: pins.current is %ld pages after mremap(), VmLck %ld\n",
+			       name, seen->cur, seen->vmlck);
+		ret = -1;
+	}
+
+	return ret;
+}
+
+/* Returns 0 if the pages of both sides are the same, reporting any not. */
+static int mr_compare_pages(const char *what, const struct mr_page *r,
+			    const struct mr_page *c, long npages)
+{
+	char rs[64], cs[64];
+	int ret = 0;
+	long i;
+
+	for (i = 0; i < npages; i++) {
+		if (!memcmp(&r[i], &c[i], sizeof(r[i])))
+			continue;
+		ksft_print_msg("page %ld of the %s: %s on the rlimit side, %s on the cgroup side\n",
+			       i, what, mr_page_str(rs, sizeof(rs), &r[i]),
+			       mr_page_str(cs, sizeof(cs), &c[i]));
+		ret = -1;
+	}
+
+	return ret;
+}
+
+/* Returns 0 if both sides of shape @s did the same. */
+static int mr_compare(const struct mr_shape *s, const struct mr_layout *l,
+		      const struct mr_seen *seen)
+{
+	const struct mr_seen *r = &seen[0], *c = &seen[1];
+	char rs[64], cs[64];
+	int ret = 0;
+
+	if (!r->done || !c->done)
+		return -1;
+
+	if (r->err != c->err || r->at != c->at || r->vmlck != c->vmlck ||
+	    r->cur != c->cur) {
+		ksft_print_msg("rlimit side: mremap() %s, VmLck %ld, pins.current %ld pages\n",
+			       mr_outcome(rs, sizeof(rs), r), r->vmlck, r->cur);
+		ksft_print_msg("cgroup side: mremap() %s, VmLck %ld, pins.current %ld pages\n",
+			       mr_outcome(cs, sizeof(cs), c), c->vmlck,
+			       c->cur);
+		ret = -1;
+	}
+
+	if (mr_compare_pages("layout", r->layout, c->layout, l->pages))
+		ret = -1;
+
+	if (!r->err && !c->err && r->at < 0 && c->at < 0 &&
+	    mr_compare_pages("result", r->result, c->result, s->new_len))
+		ret = -1;
+
+	return ret;
+}
+
+/*
+ * mremap() of a locked mapping behaves exactly the same whether
+ * RLIMIT_MEMLOCK or pins.max is the limit: every shape runs once as uid
+ * 65534 with RLIMIT_MEMLOCK of MR_LIMIT pages in an unlimited cgroup,
+ * once as root (CAP_IPC_LOCK) in a cgroup whose pins.max is MR_LIMIT
+ * pages. Both must end the same, what mapped where, with what in it and
+ * resident or not, as vanilla does, with pins.current equal to VmLck.
+ */
+static int test_mremap_shapes(const char *root)
+{
+	struct mr_seen *seen;
+	struct mr_layout l;
+	struct mr_run run;
+	int ret, side;
+	size_t i;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+
+	seen = mmap(NULL, 2 * sizeof(*seen), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (seen == MAP_FAILED) {
+		ksft_print_msg("mmap: %s\n", strerror(errno));
+		return KSFT_FAIL;
+	}
+
+	for (i = 0; i < ARRAY_SIZE(mr_shapes); i++) {
+		const struct mr_shape *s = &mr_shapes[i];
+		bool bad = false;
+
+		mr_layout(s, &l);
+		memset(seen, 0, 2 * sizeof(*seen));
+		for (side = 0; side < 2; side++) {
+			run.shape = s;
+			run.rlimit = side == 0;
+			run.seen = &seen[side];
+			if (pins_run_in_new_cgroup(root,
+						   "pins_mlock_mremap_shape",
+						   side ? MR_LIMIT : PINS_MAX,
+						   child_mremap_shape,
+						   &run) != KSFT_PASS) {
+				ksft_print_msg("%s: the run failed\n",
+					       mr_sides[side]);
+				bad = true;
+			}
+			if (mr_check_side(s, &l, side, &seen[side]))
+				bad = true;
+		}
+		if (mr_compare(s, &l, seen))
+			bad = true;
+
+		if (bad) {
+			ksft_print_msg("mremap() shape \"%s\" failed\n",
+				       s->name);
+			ret = KSFT_FAIL;
+		}
+	}
+
+	munmap(seen, 2 * sizeof(*seen));
+
+	return ret;
+}
+
 /*
  * Child of test_ancestor_limit(), in an unlimited cgroup whose parent
  * @arg has a pins.max of 8 pages.
@@ -1647,6 +2158,547 @@ cleanup:
 	cg_destroy(cg_b);
 	free(cg_b);
 	pins_destroy_pair(root, &parent, &cg_a);
+
+	return ret;
+}
+
+/* Cgroups A, B and C: siblings whose parent has pins enabled. */
+struct abc {
+	char *parent;
+	char *cg[3];
+};
+
+#define ABC_INIT	{ .parent = NULL, .cg = { NULL, NULL, NULL } }
+
+/* Create @root/@name and, below it, A, B and C. */
+static int abc_create(const char *root, const char *name, struct abc *abc)
+{
+	if (pins_create_pair(root, name, &abc->parent, &abc->cg[0]))
+		return -1;
+
+	abc->cg[1] = cg_name(abc->parent, "b");
+	abc->cg[2] = cg_name(abc->parent, "c");
+	if (!abc->cg[1] || !abc->cg[2] || pins_create(abc->cg[1], false) ||
+	    pins_create(abc->cg[2], false))
+		return -1;
+
+	return 0;
+}
+
+static void abc_destroy(const char *root, struct abc *abc)
+{
+	int i;
+
+	cg_enter_current(root);
+	for (i = 2; i >= 1; i--) {
+		if (abc->cg[i])
+			cg_destroy(abc->cg[i]);
+		free(abc->cg[i]);
+		abc->cg[i] = NULL;
+	}
+	pins_destroy_pair(root, &abc->parent, &abc->cg[0]);
+}
+
+/*
+ * Returns 0 if A, B and C hold @a, @b and @c pages; if @wait, gives the
+ * kernel two seconds to get there. Says what it saw, and when, if not.
+ */
+static int abc_expect(const struct abc *abc, const char *when, bool wait,
+		      long a, long b, long c)
+{
+	long want[3] = { a, b, c }, got[3];
+	int i, tries = wait ? 200 : 1;
+	bool same;
+
+	for (;;) {
+		same = true;
+		for (i = 0; i < 3; i++) {
+			got[i] = cur_pages(abc->cg[i]);
+			if (got[i] != want[i])
+				same = false;
+		}
+		if (same || !--tries)
+			break;
+		usleep(10000);
+	}
+
+	if (!same) {
+		ksft_print_msg("%s: A, B, C have %ld, %ld, %ld pages, not %ld, %ld, %ld\n",
+			       when, got[0], got[1], got[2], a, b, c);
+		return -1;
+	}
+
+	return 0;
+}
+
+/* Returns 0 if process @pid is in @cgroup, a cgroup below @root. */
+static int in_cgroup_expect(const char *root, pid_t pid, const char *cgroup)
+{
+	char buf[PATH_MAX], want[PATH_MAX], esc[PATH_MAX];
+
+	if (proc_read_text(pid, false, "cgroup", buf, sizeof(buf)) < 0) {
+		ksft_print_msg("can't read /proc/%d/cgroup\n", pid);
+		return -1;
+	}
+
+	snprintf(want, sizeof(want), "0::%s\n", cgroup + strlen(root));
+	if (strcmp(buf, want)) {
+		ksft_print_msg("process %d is in \"%s\", not in %s\n", pid,
+			       pins_escape(esc, sizeof(esc), buf), cgroup);
+		return -1;
+	}
+
+	return 0;
+}
+
+/* Send @cmd to the peer at @sock and expect @reply. */
+static int peer_do(int sock, char cmd, char reply)
+{
+	if (msg_send(sock, cmd))
+		return -1;
+
+	return msg_recv(sock, reply);
+}
+
+/* Receive a pid from @sock into *@pid. */
+static int pid_recv(int sock, pid_t *pid)
+{
+	if (recv(sock, pid, sizeof(*pid), MSG_WAITALL) != sizeof(*pid) ||
+	    *pid <= 0) {
+		ksft_print_msg("no pid from the peer\n");
+		*pid = 0;
+		return -1;
+	}
+
+	return 0;
+}
+
+/* The stack of a process started by clone_kid(). */
+#define KID_STACK	(256 * 1024)
+
+/*
+ * clone() a process with @flags that runs @fn(@arg) on a stack of its own,
+ * which is left mapped. Returns its pid or -1.
+ */
+static pid_t clone_kid(int (*fn)(void *), void *arg, int flags)
+{
+	char *stack;
+	pid_t pid;
+
+	stack = mmap(NULL, KID_STACK, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		ksft_print_msg("mmap: %s\n", strerror(errno));
+		return -1;
+	}
+
+	fflush(stdout);
+	pid = clone(fn, stack + KID_STACK, flags, arg);
+	if (pid < 0)
+		ksft_print_msg("clone(%#x): %s\n", flags, strerror(errno));
+
+	return pid;
+}
+
+/*
+ * A process using a shared mm, driven by the test through @sock: 'l'
+ * locks @npages pages of @buf from @first on (answer 'L'), 'B' and 'C'
+ * move the process itself to @cg_b or @cg_c (answer 'b' or 'c'), 'x'
+ * ends it.
+ */
+struct mm_user {
+	char *buf;
+	const char *cg_b;
+	const char *cg_c;
+	long first;
+	long npages;
+	int sock;
+};
+
+static int mm_user_serve(const struct mm_user *u)
+{
+	char cmd, reply;
+
+	for (;;) {
+		/* The test gone (it failed and said why): just go. */
+		if (recv(u->sock, &cmd, 1, 0) != 1)
+			return EXIT_FAILURE;
+
+		switch (cmd) {
+		case 'l':
+			if (lock_pages(u->buf, u->first, u->npages, 0))
+				return EXIT_FAILURE;
+			reply = 'L';
+			break;
+		case 'B':
+		case 'C':
+			if (cg_enter_current(cmd == 'B' ? u->cg_b : u->cg_c)) {
+				ksft_print_msg("%d: can't move to %c\n",
+					       getpid(), cmd);
+				return EXIT_FAILURE;
+			}
+			reply = cmd == 'B' ? 'b' : 'c';
+			break;
+		case 'x':
+			return EXIT_SUCCESS;
+		default:
+			ksft_print_msg("%d: bad command '%c'\n", getpid(), cmd);
+			return EXIT_FAILURE;
+		}
+
+		if (msg_send(u->sock, reply))
+			return EXIT_FAILURE;
+	}
+}
+
+static int kid_serve(void *arg)
+{
+	int ret = mm_user_serve(arg);
+
+	fflush(stdout);
+
+	return ret;
+}
+
+/* What owner_of_shared_mm() does. */
+struct sharer {
+	const char *cg_b;
+	const char *cg_c;
+	int kid_sock;		/* the sharer's end of its socket */
+	int test_sock;		/* the test's end, to close */
+	long locked;		/* pages the owner locks before clone() */
+	long own_first;		/* what the owner's 'l' locks */
+	long own_npages;
+	long kid_first;		/* what the sharer's 'l' locks */
+	long kid_npages;
+};
+
+/* The sharer's half of the mm_user pair; shared with it through the mm. */
+static struct mm_user kid_user;
+
+/*
+ * Spawned in A, the owner of an mm: map 8 pages, lock the first
+ * @s->locked, clone(CLONE_VM) a sharer, a child of the test
+ * (CLONE_PARENT), that serves the test on @s->kid_sock, send its pid, then
+ * serve the test on @sock.
+ */
+static int owner_of_shared_mm(const char *cgroup, int sock, void *arg)
+{
+	const struct sharer *s = arg;
+	struct mm_user me;
+	char *buf;
+	pid_t pid;
+
+	close(s->test_sock);
+
+	buf = buf_map(8);
+	if (!buf || (s->locked && lock_pages(buf, 0, s->locked, 0)))
+		return EXIT_FAILURE;
+
+	kid_user.buf = buf;
+	kid_user.cg_b = s->cg_b;
+	kid_user.cg_c = s->cg_c;
+	kid_user.first = s->kid_first;
+	kid_user.npages = s->kid_npages;
+	kid_user.sock = s->kid_sock;
+
+	pid = clone_kid(kid_serve, &kid_user,
+			CLONE_VM | CLONE_PARENT | SIGCHLD);
+	if (pid < 0)
+		return EXIT_FAILURE;
+	if (send(sock, &pid, sizeof(pid), MSG_NOSIGNAL) != sizeof(pid)) {
+		ksft_print_msg("send: %s\n", strerror(errno));
+		return EXIT_FAILURE;
+	}
+
+	me = kid_user;
+	me.first = s->own_first;
+	me.npages = s->own_npages;
+	me.sock = sock;
+
+	return mm_user_serve(&me);
+}
+
+/*
+ * Start the owner of a shared mm in A, as @s says, and its sharer. The
+ * test talks to the owner through @peer->sock, to the sharer through
+ * *@kid_sock, whose pid goes to *@kid.
+ */
+static int start_sharers(const struct abc *abc, struct sharer *s,
+			 struct peer *peer, int *kid_sock, pid_t *kid)
+{
+	int sk[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sk)) {
+		ksft_print_msg("socketpair: %s\n", strerror(errno));
+		return -1;
+	}
+
+	s->cg_b = abc->cg[1];
+	s->cg_c = abc->cg[2];
+	s->kid_sock = sk[1];
+	s->test_sock = sk[0];
+	*kid_sock = sk[0];
+
+	if (spawn(abc->cg[0], owner_of_shared_mm, s, peer)) {
+		close(sk[1]);
+		return -1;
+	}
+	close(sk[1]);
+
+	return pid_recv(peer->sock, kid);
+}
+
+/*
+ * An mm's locked memory is charged to the cgroup of the process that owns
+ * it, which created it by fork(). A clone(CLONE_VM) child moving itself
+ * moves nothing, and what it locks is charged to the owner's cgroup; the
+ * owner moving takes everything along.
+ */
+static int test_shared_mm_clone_vm(const char *root)
+{
+	struct sharer s = {
+		.locked = 4, .own_first = 6, .own_npages = 1,
+		.kid_first = 4, .kid_npages = 2,
+	};
+	struct peer peer = PEER_INIT;
+	struct abc abc = ABC_INIT;
+	int ret, kid_sock = -1;
+	pid_t kid = 0;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	if (abc_create(root, "pins_mlock_clone_vm", &abc) ||
+	    start_sharers(&abc, &s, &peer, &kid_sock, &kid))
+		goto cleanup;
+	if (abc_expect(&abc, "the owner in A locked 4 pages", false,
+		       4, 0, 0))
+		goto cleanup;
+
+	if (peer_do(kid_sock, 'B', 'b') ||
+	    in_cgroup_expect(root, kid, abc.cg[1]) ||
+	    abc_expect(&abc, "the CLONE_VM child moved itself to B", false,
+		       4, 0, 0))
+		goto cleanup;
+
+	if (peer_do(kid_sock, 'l', 'L') ||
+	    abc_expect(&abc, "the CLONE_VM child in B locked 2 pages", false,
+		       6, 0, 0) ||
+	    vmlck_expect(peer.pid, 6) || vmlck_expect(kid, 6))
+		goto cleanup;
+
+	if (peer_do(peer.sock, 'l', 'L') ||
+	    abc_expect(&abc, "the owner locked 1 more page", false, 7, 0, 0))
+		goto cleanup;
+
+	if (peer_do(peer.sock, 'C', 'c') ||
+	    in_cgroup_expect(root, peer.pid, abc.cg[2]) ||
+	    abc_expect(&abc, "the owner moved itself to C", false, 0, 0, 7))
+		goto cleanup;
+
+	if (msg_send(kid_sock, 'x') || pins_reap(&kid) ||
+	    abc_expect(&abc, "the CLONE_VM child exited", false, 0, 0, 7))
+		goto cleanup;
+
+	if (msg_send(peer.sock, 'x') || peer_reap(&peer) ||
+	    abc_expect(&abc, "the owner exited", true, 0, 0, 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	if (kid_sock >= 0)
+		close(kid_sock);
+	pins_kill(&kid);
+	peer_kill(&peer);
+	abc_destroy(root, &abc);
+
+	return ret;
+}
+
+/*
+ * If the owner of an mm exits while a clone(CLONE_VM) child still uses
+ * it, the charge stays in the cgroup the owner was last in until the mm
+ * is gone; what the child locks goes there too, and the child moving
+ * moves nothing.
+ */
+static int test_shared_mm_owner_exits(const char *root)
+{
+	struct sharer s = {
+		.locked = 0, .own_first = 0, .own_npages = 2,
+		.kid_first = 2, .kid_npages = 1,
+	};
+	struct peer peer = PEER_INIT;
+	struct abc abc = ABC_INIT;
+	int ret, kid_sock = -1;
+	pid_t kid = 0;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	if (abc_create(root, "pins_mlock_owner_exits", &abc) ||
+	    start_sharers(&abc, &s, &peer, &kid_sock, &kid))
+		goto cleanup;
+
+	if (peer_do(kid_sock, 'B', 'b') ||
+	    in_cgroup_expect(root, kid, abc.cg[1]) ||
+	    abc_expect(&abc, "the CLONE_VM child moved itself to B", false,
+		       0, 0, 0))
+		goto cleanup;
+
+	if (peer_do(peer.sock, 'l', 'L') ||
+	    abc_expect(&abc, "the owner in A locked 2 pages", false, 2, 0, 0))
+		goto cleanup;
+
+	if (msg_send(peer.sock, 'x') || peer_reap(&peer))
+		goto cleanup;
+	/* Give a wrongly moved or returned charge time to show. */
+	usleep(100000);
+	if (abc_expect(&abc, "the owner exited", false, 2, 0, 0) ||
+	    vmlck_expect(kid, 2))
+		goto cleanup;
+
+	if (peer_do(kid_sock, 'l', 'L') ||
+	    abc_expect(&abc, "the CLONE_VM child in B locked 1 page", false,
+		       3, 0, 0) || vmlck_expect(kid, 3))
+		goto cleanup;
+
+	if (peer_do(kid_sock, 'C', 'c') ||
+	    in_cgroup_expect(root, kid, abc.cg[2]) ||
+	    abc_expect(&abc, "the CLONE_VM child moved itself to C", false,
+		       3, 0, 0))
+		goto cleanup;
+
+	if (msg_send(kid_sock, 'x') || pins_reap(&kid) ||
+	    abc_expect(&abc, "the CLONE_VM child exited", true, 0, 0, 0))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	if (kid_sock >= 0)
+		close(kid_sock);
+	pins_kill(&kid);
+	peer_kill(&peer);
+	abc_destroy(root, &abc);
+
+	return ret;
+}
+
+/* What kid_vfork_own_mm() needs. */
+struct vfork_kid {
+	const char *cg_b;
+	int sock;
+};
+
+/*
+ * The clone(CLONE_VFORK) child of test_clone_vfork_own_mm(), with an mm
+ * of its own: send its pid, lock 3 pages ('L'), move itself to B when
+ * told ('M', answer 'm') and exit when told ('X').
+ */
+static int kid_vfork_own_mm(void *arg)
+{
+	const struct vfork_kid *k = arg;
+	pid_t pid = getpid();
+	int ret = EXIT_FAILURE;
+	char *buf;
+
+	if (send(k->sock, &pid, sizeof(pid), MSG_NOSIGNAL) != sizeof(pid))
+		goto out;
+
+	buf = buf_map(3);
+	if (!buf || lock_pages(buf, 0, 3, 0) || vmlck_expect(0, 3) ||
+	    msg_send(k->sock, 'L') || msg_recv(k->sock, 'M'))
+		goto out;
+
+	if (cg_enter_current(k->cg_b)) {
+		ksft_print_msg("can't move to %s\n", k->cg_b);
+		goto out;
+	}
+
+	if (msg_send(k->sock, 'm') || msg_recv(k->sock, 'X'))
+		goto out;
+
+	ret = EXIT_SUCCESS;
+out:
+	fflush(stdout);
+
+	return ret;
+}
+
+/*
+ * Spawned in A: clone(CLONE_VFORK) without CLONE_VM, which suspends us
+ * until the child exits, then check it did and say 'D'.
+ */
+static int child_clone_vfork(const char *cgroup, int sock, void *arg)
+{
+	struct vfork_kid k = { .cg_b = arg, .sock = sock };
+	pid_t pid;
+
+	pid = clone_kid(kid_vfork_own_mm, &k, CLONE_VFORK | SIGCHLD);
+	if (pid < 0 || pins_reap(&pid))
+		return EXIT_FAILURE;
+
+	return msg_send(sock, 'D') ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/*
+ * A clone(CLONE_VFORK) child without CLONE_VM has an mm of its own, even
+ * while its parent waits for it: it takes the charge for what it locked
+ * along when it moves.
+ */
+static int test_clone_vfork_own_mm(const char *root)
+{
+	struct peer peer = PEER_INIT;
+	struct abc abc = ABC_INIT;
+	pid_t kid = 0;
+	int ret;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	if (abc_create(root, "pins_mlock_clone_vfork", &abc) ||
+	    spawn(abc.cg[0], child_clone_vfork, abc.cg[1], &peer) ||
+	    pid_recv(peer.sock, &kid))
+		goto cleanup;
+
+	if (msg_recv(peer.sock, 'L') ||
+	    abc_expect(&abc, "the CLONE_VFORK child in A locked 3 pages",
+		       false, 3, 0, 0) ||
+	    vmlck_expect(kid, 3) || vmlck_expect(peer.pid, 0))
+		goto cleanup;
+
+	if (peer_do(peer.sock, 'M', 'm') ||
+	    in_cgroup_expect(root, kid, abc.cg[1]) ||
+	    abc_expect(&abc, "the CLONE_VFORK child moved itself to B", false,
+		       0, 3, 0))
+		goto cleanup;
+
+	/* It isn't our child: its parent reaps it, then says 'D'. */
+	if (peer_do(peer.sock, 'X', 'D'))
+		goto cleanup;
+	kid = 0;
+	if (abc_expect(&abc, "the CLONE_VFORK child exited", true, 0, 0, 0) ||
+	    peer_reap(&peer))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	/* The parent first, or it would complain about the child's death. */
+	if (peer.pid > 0)
+		kill(peer.pid, SIGKILL);
+	if (kid > 0)
+		kill(kid, SIGKILL);
+	peer_kill(&peer);
+	abc_destroy(root, &abc);
 
 	return ret;
 }
@@ -2139,6 +3191,452 @@ static int test_secretmem_limit(const char *root)
 				 child_secretmem_limit, NULL);
 }
 
+/* Returns 0 if @cgroup holds @cur pages and our VmLck is @vmlck pages. */
+static int cur_vmlck_expect(const char *cgroup, long cur, long vmlck)
+{
+	if (cur_expect(cgroup, cur))
+		return -1;
+
+	return vmlck_expect(0, vmlck);
+}
+
+/* Attach segment @id; returns the address or NULL. */
+static char *shm_attach(int id)
+{
+	char *addr = shmat(id, NULL, 0);
+
+	if (addr == (char *)-1) {
+		ksft_print_msg("shmat(%d): %s\n", id, strerror(errno));
+		return NULL;
+	}
+
+	return addr;
+}
+
+/*
+ * Child of test_shm_mlock_twice(): a segment that is SHM_LOCKed and whose
+ * attached mapping is mlock()ed is charged twice, once for each lock, as
+ * vanilla counts it in two rlimit counters; each lock is refused when the
+ * other leaves no room for it.
+ */
+static int child_shm_mlock_twice(const char *cgroup, void *arg)
+{
+	int id = *(int *)arg, ret = EXIT_FAILURE;
+	char *addr;
+
+	addr = shm_attach(id);
+	if (!addr)
+		return EXIT_FAILURE;
+
+	if (shm_cmd(id, SHM_LOCK, "SHM_LOCK", 0) ||
+	    cur_vmlck_expect(cgroup, 16, 0))
+		goto out;
+	if (lock_pages(addr, 0, 16, 0) || cur_vmlck_expect(cgroup, 32, 16))
+		goto out;
+	if (unlock_pages(addr, 0, 16) || cur_vmlck_expect(cgroup, 16, 0))
+		goto out;
+	if (shm_cmd(id, SHM_UNLOCK, "SHM_UNLOCK", 0) ||
+	    cur_vmlck_expect(cgroup, 0, 0))
+		goto out;
+
+	/* 24 pages: room for one lock, not for both. */
+	if (pins_set_max(cgroup, 24))
+		goto out;
+
+	if (shm_cmd(id, SHM_LOCK, "SHM_LOCK", 0) ||
+	    cur_vmlck_expect(cgroup, 16, 0))
+		goto out;
+	if (lock_pages(addr, 0, 16, ENOMEM) ||
+	    cur_vmlck_expect(cgroup, 16, 0) || shm_locked_expect(id, true) ||
+	    events_expect(cgroup, 1, 1))
+		goto out;
+	if (shm_cmd(id, SHM_UNLOCK, "SHM_UNLOCK", 0) ||
+	    cur_vmlck_expect(cgroup, 0, 0))
+		goto out;
+
+	/* The other way round. */
+	if (lock_pages(addr, 0, 16, 0) || cur_vmlck_expect(cgroup, 16, 16))
+		goto out;
+	if (shm_cmd(id, SHM_LOCK, "SHM_LOCK", ENOMEM) ||
+	    cur_vmlck_expect(cgroup, 16, 16) || shm_locked_expect(id, false) ||
+	    events_expect(cgroup, 2, 2))
+		goto out;
+	if (unlock_pages(addr, 0, 16) || cur_vmlck_expect(cgroup, 0, 0))
+		goto out;
+
+	ret = EXIT_SUCCESS;
+out:
+	shmdt(addr);
+
+	return ret;
+}
+
+static int test_shm_mlock_twice(const char *root)
+{
+	static const long npages[] = { 16 };
+	int ret, id;
+
+	ret = shm_prepare(root, &id, npages, 1);
+	if (ret != KSFT_PASS)
+		return ret;
+
+	ret = run_in_new_cgroup(root, "pins_mlock_shm_twice", PINS_MAX,
+				child_shm_mlock_twice, &id);
+	shm_remove(&id);
+
+	return ret;
+}
+
+/*
+ * Open the file behind the mapping of @npages pages at @addr through
+ * /proc/self/map_files, which needs CAP_SYS_ADMIN. Returns the fd or -1.
+ */
+static int map_file_open(char *addr, long npages)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx",
+		 (unsigned long)addr,
+		 (unsigned long)page_at(addr, npages));
+
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+/* A test_shm_unlock_resized() case: resize to @pages, then how to end. */
+struct shm_resize {
+	long pages;
+	bool destroy;	/* IPC_RMID and shmdt(), not SHM_UNLOCK */
+};
+
+/*
+ * Child of test_shm_unlock_resized(): SHM_LOCK a segment of 16 pages,
+ * resize its file, then SHM_UNLOCK or destroy it: exactly the 16 pages
+ * charged must come back. 16 pages mlock()ed first keep the cgroup from
+ * going below zero if more comes back, which would hide it.
+ */
+static int child_shm_unlock_resized(const char *cgroup, void *arg)
+{
+	const struct shm_resize *r = arg;
+	int ret = EXIT_FAILURE, id, fd;
+	char *addr = NULL, *buf;
+
+	buf = buf_map(16);
+	if (!buf || lock_pages(buf, 0, 16, 0) || cur_expect(cgroup, 16))
+		return EXIT_FAILURE;
+
+	id = shm_create(16);
+	if (id < 0)
+		return EXIT_FAILURE;
+
+	if (shm_cmd(id, SHM_LOCK, "SHM_LOCK", 0) || cur_expect(cgroup, 32))
+		goto out;
+
+	addr = shm_attach(id);
+	if (!addr)
+		goto out;
+
+	fd = map_file_open(addr, 16);
+	if (fd < 0) {
+		ksft_print_msg("open map_files: %s\n", strerror(errno));
+		goto out;
+	}
+	if (ftruncate(fd, r->pages * page_size)) {
+		ksft_print_msg("ftruncate to %ld pages: %s\n", r->pages,
+			       strerror(errno));
+		close(fd);
+		goto out;
+	}
+	close(fd);
+
+	/* The lock is the segment's, whatever its size now. */
+	if (cur_expect(cgroup, 32) || shm_locked_expect(id, true))
+		goto out;
+
+	if (r->destroy) {
+		if (shm_cmd(id, IPC_RMID, "IPC_RMID", 0))
+			goto out;
+		id = -1;
+		shmdt(addr);
+		addr = NULL;
+	} else {
+		if (shm_cmd(id, SHM_UNLOCK, "SHM_UNLOCK", 0))
+			goto out;
+	}
+
+	if (cur_wait(cgroup, 16)) {
+		ksft_print_msg("%s after a resize from 16 to %ld pages didn't return 16\n",
+			       r->destroy ? "destruction" : "SHM_UNLOCK",
+			       r->pages);
+		goto out;
+	}
+
+	if (unlock_pages(buf, 0, 16) || cur_expect(cgroup, 0))
+		goto out;
+
+	ret = EXIT_SUCCESS;
+out:
+	if (addr)
+		shmdt(addr);
+	shm_remove(&id);
+
+	return ret;
+}
+
+/*
+ * SHM_UNLOCK and the destruction of a locked segment return exactly what
+ * SHM_LOCK charged, even when the segment's file was resized in between
+ * (through /proc/self/map_files).
+ *
+ * Vanilla's RLIMIT_MEMLOCK ucounts recompute the size to return too, and
+ * warn when they go below zero: the cases run in an order that keeps
+ * root's count from ever going below where it was, and ends it there
+ * (+8, +8, -16, +16, -16 pages).
+ */
+static int test_shm_unlock_resized(const char *root)
+{
+	static const struct shm_resize resizes[] = {
+		{ .pages = 8, .destroy = false },
+		{ .pages = 8, .destroy = true },
+		{ .pages = 32, .destroy = false },
+		{ .pages = 0, .destroy = false },
+		{ .pages = 32, .destroy = true },
+	};
+	static const long probe_pages[] = { 1 };
+	static char reason[96];
+	int ret, id, fd;
+	char *addr;
+	size_t i;
+
+	ret = shm_prepare(root, &id, probe_pages, 1);
+	if (ret != KSFT_PASS)
+		return ret;
+
+	/* Can we get at a segment's file at all? */
+	addr = shm_attach(id);
+	shm_remove(&id);
+	if (!addr)
+		return KSFT_FAIL;
+	fd = map_file_open(addr, 1);
+	if (fd < 0) {
+		snprintf(reason, sizeof(reason),
+			 "can't open /proc/self/map_files: %s",
+			 strerror(errno));
+		skip_reason = reason;
+		shmdt(addr);
+		return KSFT_SKIP;
+	}
+	close(fd);
+	shmdt(addr);
+
+	for (i = 0; i < ARRAY_SIZE(resizes); i++) {
+		if (pins_run_in_new_cgroup(root, "pins_mlock_shm_resized",
+					   PINS_MAX, child_shm_unlock_resized,
+					   (void *)&resizes[i]) != KSFT_PASS) {
+			ksft_print_msg("case %zu: resized to %ld pages, then %s: failed\n",
+				       i, resizes[i].pages,
+				       resizes[i].destroy ? "destroyed" :
+				       "SHM_UNLOCK");
+			ret = KSFT_FAIL;
+		}
+	}
+
+	return ret;
+}
+
+/* The "Unevictable:" of /proc/meminfo in pages, or -1. */
+static long unevictable_pages(void)
+{
+	char buf[4096], *line, *end;
+	long long kb;
+
+	if (read_text("/proc/meminfo", buf, sizeof(buf)) < 0) {
+		ksft_print_msg("can't read /proc/meminfo\n");
+		return -1;
+	}
+
+	line = strstr(buf, "\nUnevictable:");
+	if (!line) {
+		ksft_print_msg("no Unevictable: in /proc/meminfo\n");
+		return -1;
+	}
+	line += strlen("\nUnevictable:");
+	kb = strtoll(line, &end, 10);
+	if (end == line) {
+		ksft_print_msg("can't parse Unevictable: of /proc/meminfo\n");
+		return -1;
+	}
+
+	return kb * 1024 / page_size;
+}
+
+/* Pages of the segment of test_shm_lock_refused_changes_nothing(). */
+#define REFUSED_PAGES	256
+/* How much "Unevictable:" may grow by anyway. */
+#define REFUSED_SLACK	32
+
+/*
+ * Child of test_shm_lock_refused_changes_nothing(), in a cgroup whose
+ * pins.max is 8 pages: SHM_LOCK of the segment is refused and leaves it
+ * evictable.
+ */
+static int child_shm_lock_refused(const char *cgroup, void *arg)
+{
+	int id = *(int *)arg;
+	long before, after;
+	char *addr;
+
+	before = unevictable_pages();
+	if (before < 0)
+		return EXIT_FAILURE;
+
+	if (shm_cmd(id, SHM_LOCK, "SHM_LOCK", ENOMEM) ||
+	    shm_locked_expect(id, false) || cur_vmlck_expect(cgroup, 0, 0) ||
+	    events_expect(cgroup, 1, 1))
+		return EXIT_FAILURE;
+
+	addr = shm_attach(id);
+	if (!addr)
+		return EXIT_FAILURE;
+	touch_pages(addr, 0, REFUSED_PAGES);
+	after = unevictable_pages();
+	shmdt(addr);
+	if (after < 0)
+		return EXIT_FAILURE;
+
+	if (after - before >= REFUSED_SLACK) {
+		ksft_print_msg("Unevictable: grew by %ld pages over %d pages SHM_LOCK refused\n",
+			       after - before, REFUSED_PAGES);
+		return EXIT_FAILURE;
+	}
+
+	if (shm_locked_expect(id, false) || cur_vmlck_expect(cgroup, 0, 0))
+		return EXIT_FAILURE;
+
+	return EXIT_SUCCESS;
+}
+
+/*
+ * A refused SHM_LOCK changes nothing: the segment isn't locked, nothing is
+ * charged, and its pages stay evictable.
+ */
+static int test_shm_lock_refused_changes_nothing(const char *root)
+{
+	static const long npages[] = { REFUSED_PAGES };
+	int ret, id;
+
+	ret = shm_prepare(root, &id, npages, 1);
+	if (ret != KSFT_PASS)
+		return ret;
+
+	ret = run_in_new_cgroup(root, "pins_mlock_shm_refused", 8,
+				child_shm_lock_refused, &id);
+	shm_remove(&id);
+
+	return ret;
+}
+
+/* The memfd_secret() file of test_secretmem_mcl_future(), and the limit. */
+#define SECRET_FUTURE_SIZE	(512 * 1024)
+#define SECRET_FUTURE_LIMIT	(768 * 1024)
+
+/*
+ * Child of test_secretmem_mcl_future(): after mlockall(MCL_FUTURE), map a
+ * memfd_secret() file of 512K and write to every page of it. Its vma is
+ * locked too, which vanilla counts in VmLck as well as in the user's
+ * count of secret memory, but it is one page locked once: charged once.
+ * Nothing here may allocate memory after mlockall(), which would lock it.
+ */
+static int child_secretmem_mcl_future(const char *cgroup, void *arg)
+{
+	long npages = SECRET_FUTURE_SIZE / page_size, i;
+	const bool *rlimit = arg;
+	const char *side = *rlimit ? "rlimit side" : "cgroup side";
+	int ret = EXIT_FAILURE, fd = -1;
+	char *buf = NULL;
+
+	/* The user's count of secret memory ignores CAP_IPC_LOCK. */
+	if (*rlimit) {
+		if (pins_set_memlock(SECRET_FUTURE_LIMIT / page_size) ||
+		    pins_become_nobody())
+			return EXIT_FAILURE;
+	} else if (pins_set_memlock(PINS_MAX)) {
+		return EXIT_FAILURE;
+	}
+
+	if (expect_errno("mlockall(MCL_FUTURE)", mlockall(MCL_FUTURE), 0))
+		return EXIT_FAILURE;
+
+	fd = secret_fd();
+	if (fd < 0) {
+		ksft_print_msg("memfd_secret: %s\n", strerror(errno));
+		goto out;
+	}
+	if (ftruncate(fd, SECRET_FUTURE_SIZE)) {
+		ksft_print_msg("ftruncate: %s\n", strerror(errno));
+		goto out;
+	}
+	buf = mmap(NULL, SECRET_FUTURE_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_SHARED, fd, 0);
+	if (buf == MAP_FAILED) {
+		ksft_print_msg("%s: mmap memfd_secret: %s\n", side,
+			       strerror(errno));
+		buf = NULL;
+		goto out;
+	}
+
+	for (i = 0; i < npages; i++) {
+		if (touch_sigbus(page_at(buf, i))) {
+			ksft_print_msg("%s: SIGBUS at page %ld/%ld, pins.current %ld, VmLck %ld\n",
+				       side, i, npages, cur_pages(cgroup),
+				       vmlck_pages(0));
+			goto out;
+		}
+	}
+
+	if (vmlck_expect(0, npages))
+		goto out;
+	if (cur_expect(cgroup, npages)) {
+		ksft_print_msg("%s: a locked secretmem page must be charged once\n",
+			       side);
+		goto out;
+	}
+
+	ret = EXIT_SUCCESS;
+out:
+	munlockall();
+	buf_unmap(buf, npages);
+	if (fd >= 0)
+		close(fd);
+
+	return ret;
+}
+
+/*
+ * After mlockall(MCL_FUTURE), a memfd_secret() mapping of 512K fits in
+ * 768K whether RLIMIT_MEMLOCK (as uid 65534, in an unlimited cgroup) or
+ * pins.max (as root) is the limit, and is charged 512K.
+ */
+static int test_secretmem_mcl_future(const char *root)
+{
+	int ret = secret_prepare(root);
+	bool rlimit;
+
+	if (ret != KSFT_PASS)
+		return ret;
+
+	rlimit = true;
+	ret = run_in_new_cgroup(root, "pins_mlock_secret_future", PINS_MAX,
+				child_secretmem_mcl_future, &rlimit);
+
+	rlimit = false;
+	if (run_in_new_cgroup(root, "pins_mlock_secret_future",
+			      SECRET_FUTURE_LIMIT / page_size,
+			      child_secretmem_mcl_future, &rlimit) != KSFT_PASS)
+		ret = KSFT_FAIL;
+
+	return ret;
+}
+
 #define T(x) { x, #x }
 static const struct pins_test tests[] = {
 	T(test_mlock_munlock),
@@ -2154,6 +3652,7 @@ static const struct pins_test tests[] = {
 	T(test_map_locked_limit),
 	T(test_mlockall_limit),
 	T(test_mremap_limit),
+	T(test_mremap_shapes),
 	T(test_stack_limit),
 	T(test_ancestor_limit),
 	T(test_rlimit_lesser),
@@ -2161,11 +3660,18 @@ static const struct pins_test tests[] = {
 	T(test_cap_ipc_lock_bypasses_rlimit_only),
 	T(test_migration),
 	T(test_migration_vfork),
+	T(test_shared_mm_clone_vm),
+	T(test_clone_vfork_own_mm),
+	T(test_shared_mm_owner_exits),
 	T(test_shm_lock),
 	T(test_shm_limit),
 	T(test_shm_outlives_locker),
+	T(test_shm_mlock_twice),
+	T(test_shm_unlock_resized),
+	T(test_shm_lock_refused_changes_nothing),
 	T(test_secretmem),
 	T(test_secretmem_limit),
+	T(test_secretmem_mcl_future),
 };
 
 #undef T

@@ -255,52 +255,10 @@ static int drop_privileges(long pages)
 		return -1;
 	}
 
-	if (setgroups(0, NULL) ||
-	    setresgid(TEST_UID, TEST_UID, TEST_UID) ||
-	    setresuid(TEST_UID, TEST_UID, TEST_UID)) {
-		ksft_print_msg("can't become uid %d: %s\n", TEST_UID,
-			       strerror(errno));
+	if (pins_become_nobody())
 		return -1;
-	}
-
-	if (pins_cap_ipc_lock_effective() != 0) {
-		ksft_print_msg("CAP_IPC_LOCK still effective as uid %d\n",
-			       TEST_UID);
-		return -1;
-	}
 
 	return 0;
-}
-
-/*
- * Wait for *@pid and forget it. Returns 0 if it exited with EXIT_SUCCESS.
- */
-static int reap(pid_t *pid)
-{
-	int status;
-
-	if (waitpid(*pid, &status, 0) != *pid) {
-		ksft_print_msg("waitpid %d: %s\n", *pid, strerror(errno));
-		return -1;
-	}
-	*pid = 0;
-
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != EXIT_SUCCESS) {
-		ksft_print_msg("child failed (status %#x)\n", status);
-		return -1;
-	}
-
-	return 0;
-}
-
-/* Kill and reap @pid, if it is still to be waited for. */
-static void kill_child(pid_t *pid)
-{
-	if (*pid > 0) {
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = 0;
 }
 
 /* Send the one byte @c over @sock, with @fd attached if it isn't -1. */
@@ -1138,7 +1096,7 @@ static int test_fd_passing(const char *root)
 	if (charged(cg_a, 2, 0, 2) || cur_expect(cg_b, 0))
 		goto cleanup;
 
-	if (reap(&pid))
+	if (pins_reap(&pid))
 		goto cleanup;
 
 	/* The child's copy of the file is gone, ours holds the 2 pages. */
@@ -1155,7 +1113,7 @@ cleanup:
 	close_fd(&fd);
 	close_fd(&sk[0]);
 	close_fd(&sk[1]);
-	kill_child(&pid);
+	pins_kill(&pid);
 	buf_free(buf, 2);
 	cg_enter_current(root);
 	cg_destroy(cg_a);
@@ -1246,7 +1204,7 @@ static int test_pinner_exit(const char *root)
 	if (sock_recv(sk[0], 'F', &fd))
 		goto cleanup;
 
-	if (reap(&pid))
+	if (pins_reap(&pid))
 		goto cleanup;
 
 	/* Charged to cg_a and to the child's mm, not to us. */
@@ -1263,7 +1221,7 @@ cleanup:
 	close_fd(&fd);
 	close_fd(&sk[0]);
 	close_fd(&sk[1]);
-	kill_child(&pid);
+	pins_kill(&pid);
 	cg_enter_current(root);
 	cg_destroy(cg_a);
 	free(cg_a);
