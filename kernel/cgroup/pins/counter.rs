@@ -26,8 +26,10 @@
 //! - Without a concurrent `set_max`, no level is ever above its limit because
 //!   of a charge, not even transiently. With one, the usage may exceed the
 //!   new limit for the instant between a raise and its undoing.
-//! - A peak only records usage that a charge accepted at every level
-//!   reached: a refused charge never raises one.
+//! - A peak is recorded only once a charge was accepted at every level, from
+//!   the usage the level has then: a refused charge never raises a peak by
+//!   itself. The usage read then can include, for that instant, a
+//!   concurrent charge that is being refused.
 //! - No usage ever exceeds the ceiling the caller passes, the largest count
 //!   whose size in bytes fits in 64 bits: larger charges fail cleanly, so
 //!   what the control files show is always exact.
