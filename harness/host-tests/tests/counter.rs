@@ -306,7 +306,9 @@ fn no_charge_passes_a_limit_lowered_before_it() {
         if parent.usage() > low.max(after) {
             late += 1;
         }
-        assert!(parent.peak() <= parent.usage().max(low).max(after));
+        // A peak may include, for an instant, the one page each charger
+        // has in flight, being refused.
+        assert!(parent.peak() <= low.max(after) + CHARGERS as u64);
     }
     assert_eq!(late, 0, "charges accepted past a limit lowered before them");
 }
@@ -464,6 +466,7 @@ impl XorShift {
 fn concurrent_charges_never_exceed_any_limit() {
     const WORKERS: usize = 8;
     const ITERATIONS: u64 = 200_000;
+    const MAX_ROUNDS: u64 = 20;
 
     // Two leaves under a parent under a grandparent, plus an unlimited
     // second branch under the grandparent so that the grandparent's limit
@@ -504,71 +507,86 @@ fn concurrent_charges_never_exceed_any_limit() {
     // Refusals by each level of `all`.
     let refused: [AtomicU64; 6] = Default::default();
 
-    thread::scope(|s| {
-        s.spawn(|| {
-            let mut seen = 0;
-            while !done.load(Ordering::Relaxed) {
-                for level in all {
-                    if level.usage() > level.max() || level.peak() > level.max() {
-                        violations.fetch_add(1, Ordering::Relaxed);
+    // Whether every limited level gets to refuse depends on how the
+    // scheduler interleaves the two branches: run more rounds until each
+    // has (a round takes well under a second).
+    let mut rounds = 0;
+    while rounds < MAX_ROUNDS {
+        rounds += 1;
+        done.store(false, Ordering::Relaxed);
+        thread::scope(|s| {
+            s.spawn(|| {
+                let mut seen = 0;
+                while !done.load(Ordering::Relaxed) {
+                    for level in all {
+                        if level.usage() > level.max() || level.peak() > level.max() {
+                            violations.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
+                    seen += 1;
                 }
-                seen += 1;
-            }
-            observations.store(seen, Ordering::Relaxed);
-        });
+                observations.fetch_add(seen, Ordering::Relaxed);
+            });
 
-        let workers: Vec<_> = (0..WORKERS)
-            .map(|w| {
-                let chain = chain_of(w);
-                let (all, refused) = (&all, &refused);
-                let (charged, unbalanced) = (&charged, &unbalanced);
-                s.spawn(move || {
-                    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1) << 32);
-                    let mut held = Vec::with_capacity(8);
-                    let release = |held: &mut Vec<u64>| {
-                        for pages in held.drain(..) {
-                            if !uncharge(chain, pages) {
-                                unbalanced.fetch_add(1, Ordering::Relaxed);
+            let workers: Vec<_> = (0..WORKERS)
+                .map(|w| {
+                    let chain = chain_of(w);
+                    let (all, refused) = (&all, &refused);
+                    let (charged, unbalanced) = (&charged, &unbalanced);
+                    s.spawn(move || {
+                        let mut rng =
+                            XorShift(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1) << 32 ^ rounds);
+                        let mut held = Vec::with_capacity(8);
+                        let release = |held: &mut Vec<u64>| {
+                            for pages in held.drain(..) {
+                                if !uncharge(chain, pages) {
+                                    unbalanced.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        };
+                        let mut ok = 0;
+                        for _ in 0..ITERATIONS {
+                            let r = rng.next();
+                            let pages = 1 + (r & 7);
+                            match try_charge(chain, pages) {
+                                Ok(()) => {
+                                    ok += 1;
+                                    held.push(pages);
+                                }
+                                Err(Refusal::Limit(depth)) => {
+                                    let level = chain[depth];
+                                    let i =
+                                        all.iter().position(|l| std::ptr::eq(*l, level)).unwrap();
+                                    refused[i].fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(Refusal::TooLarge) => panic!("a small charge was too large"),
+                            }
+                            // Hold between one and eight charges before releasing.
+                            if held.len() > ((r >> 8) & 7) as usize {
+                                release(&mut held);
                             }
                         }
-                    };
-                    let mut ok = 0;
-                    for _ in 0..ITERATIONS {
-                        let r = rng.next();
-                        let pages = 1 + (r & 7);
-                        match try_charge(chain, pages) {
-                            Ok(()) => {
-                                ok += 1;
-                                held.push(pages);
-                            }
-                            Err(Refusal::Limit(depth)) => {
-                                let level = chain[depth];
-                                let i = all.iter().position(|l| std::ptr::eq(*l, level)).unwrap();
-                                refused[i].fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(Refusal::TooLarge) => panic!("a small charge was too large"),
-                        }
-                        // Hold between one and eight charges before releasing.
-                        if held.len() > ((r >> 8) & 7) as usize {
-                            release(&mut held);
-                        }
-                    }
-                    release(&mut held);
-                    charged.fetch_add(ok, Ordering::Relaxed);
+                        release(&mut held);
+                        charged.fetch_add(ok, Ordering::Relaxed);
+                    })
                 })
-            })
-            .collect();
-        for worker in workers {
-            worker.join().unwrap();
+                .collect();
+            for worker in workers {
+                worker.join().unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        if refused[..4].iter().all(|r| r.load(Ordering::Relaxed) > 0) {
+            break;
         }
-        done.store(true, Ordering::Relaxed);
-    });
+    }
 
     let refused: Vec<u64> = refused.iter().map(|r| r.load(Ordering::Relaxed)).collect();
     let ok = charged.load(Ordering::Relaxed);
     let observations = observations.load(Ordering::Relaxed);
-    eprintln!("charged {ok}, refused by level {refused:?}, observations {observations}");
+    eprintln!(
+        "{rounds} rounds: charged {ok}, refused by level {refused:?}, observations {observations}"
+    );
 
     assert_eq!(
         violations.load(Ordering::Relaxed),
@@ -579,7 +597,7 @@ fn concurrent_charges_never_exceed_any_limit() {
     assert_eq!(unbalanced.load(Ordering::Relaxed), 0, "unbalanced uncharge");
     assert_eq!(
         ok + refused.iter().sum::<u64>(),
-        WORKERS as u64 * ITERATIONS
+        WORKERS as u64 * ITERATIONS * rounds
     );
     assert!(ok > 0, "no charge succeeded: the test proves nothing");
     // Every limited level refused some charges, so every limit was tested.
