@@ -115,10 +115,11 @@ impl Level {
     }
 
     /// Raises the usage by `pages` unless that would take it above the limit
-    /// or above `ceiling`. Returns whether the usage was raised, or why not.
+    /// or above `ceiling`. Returns whether the usage was raised, or why not;
+    /// `depth` is this level's position in the charge, for the refusal.
     ///
     /// Does not record a peak: [`try_charge`] does once every level accepted.
-    fn try_raise(&self, pages: u64, ceiling: u64) -> Result<(), Refusal> {
+    fn try_raise(&self, pages: u64, ceiling: u64, depth: usize) -> Result<(), Refusal> {
         let mut usage = self.usage.load(Ordering::Relaxed);
         let new = loop {
             let new = match usage.checked_add(pages) {
@@ -126,7 +127,7 @@ impl Level {
                 _ => return Err(Refusal::TooLarge),
             };
             if new > self.max.load(Ordering::SeqCst) {
-                return Err(Refusal::Limit(0));
+                return Err(Refusal::Limit(depth));
             }
             match self
                 .usage
@@ -141,7 +142,7 @@ impl Level {
         // read the old one.
         if new > self.max.load(Ordering::SeqCst) {
             self.lower(pages);
-            return Err(Refusal::Limit(0));
+            return Err(Refusal::Limit(depth));
         }
         Ok(())
     }
@@ -203,14 +204,11 @@ where
     }
     let levels = levels.into_iter();
     for (depth, level) in levels.clone().enumerate() {
-        if let Err(refusal) = level.try_raise(pages, ceiling) {
+        if let Err(refusal) = level.try_raise(pages, ceiling, depth) {
             for done in levels.take(depth) {
                 done.lower(pages);
             }
-            return Err(match refusal {
-                Refusal::Limit(_) => Refusal::Limit(depth),
-                Refusal::TooLarge => Refusal::TooLarge,
-            });
+            return Err(refusal);
         }
     }
     for level in levels {
