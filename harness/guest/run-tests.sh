@@ -31,6 +31,9 @@ run guest_smp smp
 run test_pins /tests/test_pins
 run test_vm_account /tests/test_vm_account
 run test_pins_mlock /tests/test_pins_mlock
+# What needs no controller runs in both variants: RLIMIT_MEMLOCK must
+# behave as on vanilla with the controller built in and without it.
+run mlock_rlimit /tests/test_pins_mlock --rlimit-only
 # Upstream tests that cover code the series touches, unchanged.
 run test_core /tests/test_core
 run mlock2-tests /tests/mlock2-tests

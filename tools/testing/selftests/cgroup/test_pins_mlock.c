@@ -14,6 +14,10 @@
  * that would take the cgroup or an ancestor above pins.max is refused,
  * CAP_IPC_LOCK or not, and one without CAP_IPC_LOCK must also fit under
  * RLIMIT_MEMLOCK, which is checked first.
+ *
+ * With --rlimit-only it runs only what needs no pins controller: the
+ * mremap() shapes limited by RLIMIT_MEMLOCK, which must behave as on
+ * vanilla 6.12 with the controller built in or not.
  */
 #define _GNU_SOURCE
 
@@ -1566,7 +1570,7 @@ static int child_mremap_shape(const char *cgroup, void *arg)
 	}
 
 	seen->before_vmlck = vmlck_pages(0);
-	seen->before_cur = cur_pages(cgroup);
+	seen->before_cur = cgroup ? cur_pages(cgroup) : -1;
 
 	if (s->flags & MREMAP_FIXED)
 		dst = page_at(base, l.b);
@@ -1575,7 +1579,7 @@ static int child_mremap_shape(const char *cgroup, void *arg)
 	seen->err = p == MAP_FAILED ? errno : 0;
 
 	seen->vmlck = vmlck_pages(0);
-	seen->cur = cur_pages(cgroup);
+	seen->cur = cgroup ? cur_pages(cgroup) : -1;
 
 	seen->at = -1;
 	if (p != MAP_FAILED && p >= base && p < page_at(base, l.pages))
@@ -1620,10 +1624,14 @@ static const char *mr_page_str(char *buf, size_t size,
 	return buf;
 }
 
-/* Check one side of shape @s against what vanilla does. */
+/*
+ * Check one side of shape @s against what vanilla does, and pins.current
+ * against VmLck unless @seen ran outside any pins cgroup.
+ */
 static int mr_check_side(const struct mr_shape *s, const struct mr_layout *l,
 			 int side, const struct mr_seen *seen)
 {
+	bool charged = seen->before_cur >= 0;
 	long setup = s->a + (s->b_locked ? s->b : 0) + s->c, want_at;
 	const char *name = mr_sides[side];
 	char what[64], want[64];
@@ -1634,7 +1642,7 @@ static int mr_check_side(const struct mr_shape *s, const struct mr_layout *l,
 		return -1;
 	}
 
-	if (seen->before_vmlck != setup || seen->before_cur != setup) {
+	if (seen->before_vmlck != setup || (charged && seen->before_cur != setup)) {
 		ksft_print_msg("%s: before mremap(): VmLck %ld, pins.current %ld pages, not %ld\n",
 			       name, seen->before_vmlck, seen->before_cur,
 			       setup);
@@ -1665,7 +1673,7 @@ static int mr_check_side(const struct mr_shape *s, const struct mr_layout *l,
 		ret = -1;
 	}
 
-	if (seen->cur != seen->vmlck) {
+	if (charged && seen->cur != seen->vmlck) {
 		ksft_print_msg("%s: pins.current is %ld pages after mremap(), VmLck %ld\n",
 			       name, seen->cur, seen->vmlck);
 		ret = -1;
@@ -1785,6 +1793,56 @@ static int test_mremap_shapes(const char *root)
 	}
 
 	munmap(seen, 2 * sizeof(*seen));
+
+	return ret;
+}
+
+/*
+ * The rlimit side of every mremap() shape, in this process's cgroup, with
+ * no pins file read: what RLIMIT_MEMLOCK does with or without the pins
+ * controller, which must be what vanilla does.
+ */
+static int test_mremap_rlimit(const char *root)
+{
+	struct mr_seen *seen;
+	struct mr_layout l;
+	struct mr_run run;
+	int ret = KSFT_PASS;
+	pid_t pid;
+	size_t i;
+
+	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (seen == MAP_FAILED) {
+		ksft_print_msg("mmap: %s\n", strerror(errno));
+		return KSFT_FAIL;
+	}
+
+	for (i = 0; i < ARRAY_SIZE(mr_shapes); i++) {
+		const struct mr_shape *s = &mr_shapes[i];
+
+		mr_layout(s, &l);
+		memset(seen, 0, sizeof(*seen));
+		run.shape = s;
+		run.rlimit = true;
+		run.seen = seen;
+		fflush(stdout);
+		pid = fork();
+		if (pid < 0) {
+			ksft_print_msg("fork: %s\n", strerror(errno));
+			ret = KSFT_FAIL;
+			break;
+		}
+		if (!pid)
+			_exit(child_mremap_shape(NULL, &run));
+		if (pins_reap(&pid) || mr_check_side(s, &l, 0, seen)) {
+			ksft_print_msg("mremap() shape \"%s\" failed\n",
+				       s->name);
+			ret = KSFT_FAIL;
+		}
+	}
+
+	munmap(seen, sizeof(*seen));
 
 	return ret;
 }
@@ -3674,9 +3732,16 @@ static const struct pins_test tests[] = {
 	T(test_secretmem_mcl_future),
 };
 
+static const struct pins_test rlimit_tests[] = {
+	T(test_mremap_rlimit),
+};
+
 #undef T
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "--rlimit-only"))
+		return pins_run_tests(rlimit_tests, ARRAY_SIZE(rlimit_tests));
+
 	return pins_run_tests(tests, ARRAY_SIZE(tests));
 }
