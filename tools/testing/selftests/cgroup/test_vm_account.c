@@ -255,10 +255,7 @@ static int drop_privileges(long pages)
 		return -1;
 	}
 
-	if (pins_become_nobody())
-		return -1;
-
-	return 0;
+	return pins_become_nobody();
 }
 
 /* Send the one byte @c over @sock, with @fd attached if it isn't -1. */
