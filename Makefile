@@ -9,9 +9,9 @@
 
 export PINS CMD PINS_ACCEL PINS_CACHE PINS_BUILD PINS_TIMEOUT JOBS
 
-.PHONY: run check shell build prepare lint clean
+.PHONY: run check shell build prepare lint patches bisect-check clean
 
-run check shell build prepare lint:
+run check shell build prepare lint patches bisect-check:
 	@bash harness/pins.sh $@
 
 clean:

@@ -56,6 +56,9 @@ KMAKE=(make -C "$SRC" O="$OBJ" LLVM=1 RUSTC=/usr/bin/rustc
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt
 	CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN="$TOOLS/bin/bindgen")
 
+# shellcheck source=harness/series.sh
+. "$HARNESS/series.sh"
+
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -154,15 +157,15 @@ overlay_files() {
 patched_files() {
 	local p
 	while read -r p; do
-		[ -n "$p" ] && sed -n 's|^+++ b/||p' "$ROOT/patches/$p"
-	done <"$ROOT/patches/series"
+		sed -n 's|^+++ b/||p' "$ROOT/patches/$p"
+	done < <(series_patches)
 }
 
 # Builds the final content of every file we add or change in a scratch tree,
 # then copies into the build's source tree only what differs, so make
 # rebuilds only what changed. A kernel version change starts a fresh tree.
 do_prepare() {
-	local pristine ver stage_dir p f list prev
+	local pristine ver stage_dir f list prev
 	pristine=$(cat "$BUILD/pristine")
 	ver=$(cat "$BUILD/package-version")
 	if [ "$(cat "$BUILD/src-version" 2>/dev/null)" != "$ver" ]; then
@@ -185,21 +188,7 @@ do_prepare() {
 			cp -p "$pristine/$f" "$stage_dir/$f"
 		fi
 	done <"$list"
-	overlay_files | while read -r f; do
-		mkdir -p "$stage_dir/$(dirname "$f")"
-		cp "$ROOT/$f" "$stage_dir/$f"
-	done
-	while read -r p; do
-		[ -n "$p" ] || continue
-		if ! patch -d "$stage_dir" -p1 --dry-run -F0 -s \
-			<"$ROOT/patches/$p" >"$LOGS/patch-check.log" 2>&1; then
-			cat "$LOGS/patch-check.log"
-			die "patch '$p' does not apply to $PKG $ver (see above)"
-		fi
-		patch -d "$stage_dir" -p1 -F0 -s --no-backup-if-mismatch \
-			<"$ROOT/patches/$p"
-		echo "applied $p"
-	done <"$ROOT/patches/series"
+	stage_series "$stage_dir"
 
 	# Sync: changed files are copied (new mtime), unchanged ones left alone;
 	# files we used to add or change and no longer do go back to pristine.
@@ -487,5 +476,10 @@ prepare) stage deps do_deps; stage fetch do_fetch; stage prepare do_prepare; sta
 build) build_all ;;
 lint) stage deps do_deps; stage fetch do_fetch; stage prepare do_prepare; stage lint do_lint ;;
 rustdoc) build_all; stage rustdoc do_rustdoc ;;
+patches) stage deps do_deps; stage fetch do_fetch; stage patches do_patches; cat "$LOGS/patches.log" ;;
+bisect-check)
+	stage deps do_deps; stage fetch do_fetch; stage patches do_patches
+	say "building every prefix of the series, CONFIG_CGROUP_PINS=y then =n"
+	do_bisect_check ;;
 *) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
