@@ -463,7 +463,12 @@ cmd_check() {
 	if ! check_guest_log "$guest_log"; then rc=1; fi
 	local must_skip=""
 	[ "$VARIANT" = nopins ] && must_skip="test_pins test_vm_account test_pins_mlock"
-	"$HARNESS/tap-summary.sh" "$guest_log" "$hp" "$hf" "$hs" "$must_skip" || rc=1
+	"$HARNESS/tap-summary.sh" "$guest_log" "$hp" "$hf" "$hs" "$must_skip" |
+		tee "$LOGS/summary-$VARIANT.txt" || rc=1
+	# For the cover letter of `make patches`: the result and the commit it
+	# was taken at (none for a tree with uncommitted changes).
+	printf '%s %s\n' "$(head_commit)" "$(tail -n 1 "$LOGS/summary-$VARIANT.txt")" \
+		>"$LOGS/check-result-$VARIANT"
 	return "$rc"
 }
 

@@ -208,9 +208,17 @@ stage_series() {
 	rm -f "$ours" "$ours.patch"
 }
 
+# The commit the repo is at, with -dirty if it has uncommitted changes.
+head_commit() {
+	local c
+	c=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+	[ -z "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] || c=$c-dirty
+	echo "$c"
+}
+
 cover_letter() {
 	local cl=$1 head summary v subject
-	head=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	head=$(head_commit)
 	subject=$(sed -n '1p' "$ROOT/patches/cover-letter")
 	{
 		sed -n '3,$p' "$ROOT/patches/cover-letter"
