@@ -283,8 +283,9 @@ do_build() {
 # The guest's tests, built and installed the way kselftest builds and
 # installs them: the kernel's `make headers`, then the selftests Makefile
 # for the cgroup target (our tests and upstream's), statically linked for
-# the busybox guest and, for our tests, with warnings as errors; all from
-# the command line, as lib.mk's USERCFLAGS/USERLDFLAGS are meant for. The
+# the busybox guest and with warnings as errors (upstream's cgroup tests
+# have none with this gcc either); all from the command line, as lib.mk's
+# USERCFLAGS/USERLDFLAGS are meant for. The
 # result is an installed kselftest tree ($GUEST/kselftest) with
 # run_kselftest.sh and kselftest-list.txt, which the guest runs.
 do_selftests() {
