@@ -269,26 +269,62 @@ do_build() {
 	"${KMAKE[@]}" -s kernelrelease >"$BUILD/kernelrelease-$VARIANT"
 }
 
-# Static test binaries from our selftests, built on the host.
+# The guest's tests, built and installed the way kselftest builds and
+# installs them: the kernel's `make headers`, then the selftests Makefile
+# for the cgroup target (our tests and upstream's), statically linked for
+# the busybox guest and with warnings as errors (upstream's cgroup tests
+# have none with this gcc either); all from the command line, as lib.mk's
+# USERCFLAGS/USERLDFLAGS are meant for. The
+# result is an installed kselftest tree ($GUEST/kselftest) with
+# run_kselftest.sh and kselftest-list.txt, which the guest runs.
 do_selftests() {
-	local st=$SRC/tools/testing/selftests out=$GUEST/tests
-	mkdir -p "$out"
-	gcc -static -O2 -Wall -Werror -pthread -I"$st" -I"$st/cgroup" \
-		-o "$out/test_pins" "$st/cgroup/test_pins.c" "$st/cgroup/cgroup_util.c" "$st/cgroup/pins_util.c"
-	gcc -static -O2 -Wall -Werror -pthread -I"$st" -I"$st/cgroup" \
-		-o "$out/test_vm_account" "$st/cgroup/test_vm_account.c" "$st/cgroup/cgroup_util.c" "$st/cgroup/pins_util.c"
-	gcc -static -O2 -Wall -Werror -pthread -I"$st" -I"$st/cgroup" \
-		-o "$out/test_pins_mlock" "$st/cgroup/test_pins_mlock.c" "$st/cgroup/cgroup_util.c" "$st/cgroup/pins_util.c"
+	local st=$SRC/tools/testing/selftests ksft=$GUEST/kselftest out=$GUEST/tests
+	local mm=$OBJ/kselftest/mm t
+	rm -rf "$ksft" "$out"
+	mkdir -p "$out" "$mm"
+	"${KMAKE[@]}" headers
+	make -C "$st" O="$OBJ" TARGETS=cgroup FORCE_TARGETS=1 -j"$JOBS" \
+		USERCFLAGS="-O2 -Werror" USERLDFLAGS=-static \
+		KSFT_INSTALL_PATH="$ksft" install
+	# Upstream mm tests of the code we change, built and installed by mm's
+	# own Makefile with its list narrowed to them (building all of mm needs
+	# libraries the guest has no use for). run_vmtests.sh, which runs them
+	# upstream, needs bash and sudo: mlock2-tests and mlock-random-test
+	# are listed to run as they are, on-fault-limit runs as nobody through
+	# the guest collection below, as run_vmtests.sh runs it.
+	make -C "$st/mm" OUTPUT="$mm" KHDR_INCLUDES="-isystem $OBJ/usr/include" \
+		USERLDFLAGS=-static -j"$JOBS" \
+		TEST_GEN_PROGS="$mm/mlock2-tests $mm/mlock-random-test" \
+		TEST_GEN_FILES="$mm/on-fault-limit" TEST_PROGS= TEST_FILES= \
+		INSTALL_PATH="$ksft/mm" install
+	make -s --no-print-directory -C "$st/mm" OUTPUT="$mm" COLLECTION=mm \
+		TEST_GEN_PROGS="$mm/mlock2-tests $mm/mlock-random-test" \
+		TEST_PROGS= emit_tests >>"$ksft/kselftest-list.txt"
+	# The harness's own checks, a collection of their own.
+	mkdir -p "$ksft/guest"
+	for t in "$HARNESS"/guest/kselftest/*; do
+		install -m 755 "$t" "$ksft/guest/"
+		echo "guest:$(basename "$t")" >>"$ksft/kselftest-list.txt"
+	done
 	gcc -static -O2 -Wall -Werror -o "$out/runas" "$HARNESS/guest/runas.c"
 	gcc -static -O2 -Wall -Werror -o "$out/lockmem" "$HARNESS/guest/lockmem.c"
-	# Upstream selftests of the code we change, built as they are.
-	local t
-	for t in mlock2-tests mlock-random-test on-fault-limit; do
-		gcc -static -O2 -Wall -I"$st" -I"$st/mm" \
-			-o "$out/$t" "$st/mm/$t.c" -lcap
-	done
-	gcc -static -O2 -Wall -pthread -I"$st" -I"$st/cgroup" \
-		-o "$out/test_core" "$st/cgroup/test_core.c" "$st/cgroup/cgroup_util.c"
+	check_selftest_config
+}
+
+# The kernel the guest boots must have every option our selftest patches
+# add to the cgroup selftests' config file (upstream's lines there are for
+# cgroup tests the guest doesn't run), but those the variant turns off.
+check_selftest_config() {
+	local cfg=tools/testing/selftests/cgroup/config opt missing=""
+	while read -r opt; do
+		grep -q "^# ${opt%%=*} is not set" "$BUILD/variant-$VARIANT.config" && continue
+		grep -qx "$opt" "$OBJ/.config" || missing="$missing $opt"
+	done < <(comm -13 <(sort "$(cat "$BUILD/pristine")/$cfg") <(sort "$SRC/$cfg"))
+	if [ -n "$missing" ]; then
+		echo "the kernel lacks what $cfg asks for:$missing"
+		echo "(add it to harness/config/pins.config)"
+		return 1
+	fi
 }
 
 do_initramfs() {
@@ -302,6 +338,14 @@ do_initramfs() {
 	cp "$HARNESS/guest/init" "$root/init"
 	cp "$HARNESS/guest/"*.sh "$root/"
 	cp "$GUEST/tests/"* "$root/tests/"
+	cp -a "$GUEST/kselftest" "$root/kselftest"
+	# The installed test programs stay runnable from /tests by name too
+	# (make run CMD='/tests/test_pins').
+	local f
+	for f in "$root"/kselftest/cgroup/* "$root"/kselftest/mm/*; do
+		[ -f "$f" ] && [ -x "$f" ] || continue
+		ln -s "${f#"$root"}" "$root/tests/$(basename "$f")"
+	done
 	chmod +x "$root/init" "$root/"*.sh
 	printf '%s\n' "${CMD:-}" >"$root/cmd"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$GUEST/initramfs.cpio.gz"
@@ -462,7 +506,7 @@ cmd_check() {
 	if ! boot check "$guest_log"; then rc=1; fi
 	if ! check_guest_log "$guest_log"; then rc=1; fi
 	local must_skip=""
-	[ "$VARIANT" = nopins ] && must_skip="test_pins test_vm_account test_pins_mlock"
+	[ "$VARIANT" = nopins ] && must_skip="cgroup:test_pins cgroup:test_vm_account cgroup:test_pins_mlock"
 	"$HARNESS/tap-summary.sh" "$guest_log" "$hp" "$hf" "$hs" "$must_skip" |
 		tee "$LOGS/summary-$VARIANT.txt" || rc=1
 	# For the cover letter of `make patches`: the result and the commit it

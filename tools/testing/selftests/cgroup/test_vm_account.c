@@ -15,6 +15,13 @@
  * file is in bypass mode, or if it would take the cgroup or one of its
  * ancestors above pins.max, which nothing bypasses. A refused pin charges
  * nothing anywhere.
+ *
+ * Every test runs in a process of its own (kselftest_harness.h) on the
+ * fixture below: a cgroup with pins enabled for its children, a child of
+ * it that the test charges, eight pages of touched memory, and cleanup of
+ * whatever the test leaves behind, so that a failed assertion can just
+ * end the test. Without cgroup v2, the pins controller or the test
+ * driver every test reports SKIP.
  */
 #define _GNU_SOURCE
 
@@ -38,32 +45,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../kselftest.h"
+#include "../kselftest_harness.h"
 #include "cgroup_util.h"
 #include "pins_util.h"
 #include "../../../../lib/test_vm_account_uapi.h"
 
 #define VMAT_DEV	"/dev/vm_account_test"
 
-/*
- * Every test starts here: skip if the controller or the test driver isn't
- * built in, otherwise make sure pins is enabled for the children of the
- * root.
- */
-static int vmat_prepare(const char *root)
-{
-	int ret = pins_prepare(root);
-
-	if (ret != KSFT_PASS)
-		return ret;
-
-	if (access(VMAT_DEV, F_OK)) {
-		skip_reason = "vm_account test driver not built";
-		return KSFT_SKIP;
-	}
-
-	return KSFT_PASS;
-}
+/* The fixture's memory, in pages. */
+#define BUF_PAGES	8
 
 /* Returns 0 if @cgroup/pins.current shows exactly @pages pages. */
 static int cur_expect(const char *cgroup, long pages)
@@ -339,207 +329,207 @@ static int sock_recv(int sock, char c, int *fd)
 	return 0;
 }
 
-/*
- * Runs @fn in a child process in a new cgroup @name below @root whose
- * pins.max is @max pages, then checks that nothing stayed charged.
- */
-static int run_in_new_cgroup(const char *root, const char *name, long max,
-			     int (*fn)(const char *cgroup, void *arg),
-			     void *arg)
+FIXTURE(vmat) {
+	char root[PATH_MAX];
+	char *parent;	/* pins enabled for its children */
+	char *cg;	/* the test's cgroup, a child of parent */
+	char *sibling;	/* a second child of parent, if the test wants one */
+	char *buf;	/* BUF_PAGES pages, touched */
+	int fd;		/* the test driver, or -1 */
+	int sk[2];	/* a socketpair to a child, or -1 */
+	pid_t pid;	/* that child, or 0 */
+};
+
+FIXTURE_SETUP(vmat)
 {
-	int ret = vmat_prepare(root);
+	char name[NAME_MAX];
+	int ret;
 
-	if (ret != KSFT_PASS)
-		return ret;
+	self->fd = -1;
+	self->sk[0] = -1;
+	self->sk[1] = -1;
+	pins_util_init();
 
-	return pins_run_in_new_cgroup(root, name, max, fn, arg);
+	if (cg_find_unified_root(self->root, sizeof(self->root), NULL))
+		SKIP(return, "cgroup v2 isn't mounted");
+
+	ret = pins_prepare(self->root);
+	if (ret == KSFT_SKIP)
+		SKIP(return, "%s", skip_reason);
+	ASSERT_EQ(KSFT_PASS, ret);
+
+	if (access(VMAT_DEV, F_OK))
+		SKIP(return, "vm_account test driver not built");
+
+	self->buf = buf_alloc(BUF_PAGES);
+	ASSERT_NE(NULL, self->buf);
+
+	/* Teardown only follows a complete setup: undo a partial one here. */
+	snprintf(name, sizeof(name), "vm_account_test_%s", _metadata->name);
+	ret = pins_create_pair(self->root, name, &self->parent, &self->cg);
+	if (ret)
+		pins_destroy_pair(self->root, &self->parent, &self->cg);
+	ASSERT_EQ(0, ret);
+}
+
+FIXTURE_TEARDOWN(vmat)
+{
+	close_fd(&self->fd);
+	close_fd(&self->sk[0]);
+	close_fd(&self->sk[1]);
+	pins_kill(&self->pid);
+	buf_free(self->buf, BUF_PAGES);
+	cg_enter_current(self->root);
+	if (self->sibling)
+		cg_destroy(self->sibling);
+	free(self->sibling);
+	pins_destroy_pair(self->root, &self->parent, &self->cg);
+}
+
+/* Create a second child of @parent, "b", and store its path in @sibling. */
+static int make_sibling(const char *parent, char **sibling)
+{
+	*sibling = cg_name(parent, "b");
+	if (!*sibling)
+		return -1;
+
+	return pins_create(*sibling, false);
+}
+
+/*
+ * Fork a child that runs @fn with @cgroup and its end of a socketpair, and
+ * exits with what @fn returns. In the parent, returns 0 with the child's
+ * pid in @pid and the parent's end of the socketpair in @sk[0].
+ */
+static int fork_peer(int sk[2], pid_t *pid, const char *cgroup,
+		     int (*fn)(const char *cgroup, int sock))
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk)) {
+		ksft_print_msg("socketpair: %s\n", strerror(errno));
+		return -1;
+	}
+
+	fflush(stdout);
+	*pid = fork();
+	if (*pid < 0) {
+		ksft_print_msg("fork: %s\n", strerror(errno));
+		*pid = 0;
+		return -1;
+	}
+	if (*pid == 0) {
+		int ret;
+
+		close(sk[0]);
+		ret = fn(cgroup, sk[1]);
+		fflush(stdout);
+		_exit(ret);
+	}
+	close_fd(&sk[1]);
+
+	return 0;
+}
+
+/*
+ * Run @fn in a child process in @cgroup with its pins.max at @max pages,
+ * then check that nothing stayed charged.
+ */
+static int run_in_cgroup(const char *cgroup, long max,
+			 int (*fn)(const char *cgroup, void *arg), void *arg)
+{
+	if (pins_set_max(cgroup, max) || pins_run_child(cgroup, fn, arg))
+		return -1;
+
+	return pins_expect_wait(cgroup, "pins.current", 0);
 }
 
 /*
  * Pinning charges the opener's cgroup and mm->pinned_vm, unpinning gives
  * it back, and unknown ids are refused.
  */
-static int test_pin_unpin(const char *root)
+TEST_F(vmat, pin_unpin)
 {
-	int ret, fd = -1;
-	char *child = NULL, *buf = NULL;
 	__u64 id;
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	ASSERT_EQ(0, pins_expect(self->cg, "pins.max", PINS_MAX));
 
-	child = cg_name(root, "vm_account_test_pin");
-	if (!child || pins_create(child, false))
-		goto cleanup;
+	self->fd = vmat_open_in(self->root, self->cg);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 
-	if (pins_expect(child, "pins.max", PINS_MAX))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 4, 0, &id));
+	ASSERT_EQ(0, charged(self->cg, 4, 0, 4));
 
-	buf = buf_alloc(4);
-	if (!buf)
-		goto cleanup;
-
-	fd = vmat_open_in(root, child);
-	if (fd < 0)
-		goto cleanup;
-
-	if (charged(child, 0, 0, 0))
-		goto cleanup;
-
-	if (vmat_pin(fd, buf, 4, 0, &id))
-		goto cleanup;
-	if (charged(child, 4, 0, 4))
-		goto cleanup;
-
-	if (vmat_unpin(fd, id, 0))
-		goto cleanup;
-	if (charged(child, 0, 0, 0))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_unpin(self->fd, id, 0));
+	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 
 	/* The id is gone now, and an id that never was isn't taken. */
-	if (vmat_unpin(fd, id, EINVAL) || vmat_unpin(fd, id + 1000, EINVAL))
-		goto cleanup;
-	if (charged(child, 0, 0, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	close_fd(&fd);
-	buf_free(buf, 4);
-	cg_enter_current(root);
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	ASSERT_EQ(0, vmat_unpin(self->fd, id, EINVAL));
+	ASSERT_EQ(0, vmat_unpin(self->fd, id + 1000, EINVAL));
+	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
 
 /*
  * pins.max limits the pins of the opener's cgroup even for root: a pin may
  * reach the limit but not go over it, and a refused pin charges nothing.
  */
-static int test_cgroup_limit(const char *root)
+TEST_F(vmat, cgroup_limit)
 {
-	int ret, fd = -1;
-	char *child = NULL, *buf = NULL;
+	ASSERT_EQ(0, pins_set_max(self->cg, 4));
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	self->fd = vmat_open_in(self->root, self->cg);
+	ASSERT_LE(0, self->fd);
 
-	child = cg_name(root, "vm_account_test_limit");
-	if (!child || pins_create(child, false))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 3, 0, NULL));
+	ASSERT_EQ(0, charged(self->cg, 3, 0, 3));
 
-	if (pins_set_max(child, 4))
-		goto cleanup;
-
-	buf = buf_alloc(8);
-	if (!buf)
-		goto cleanup;
-
-	fd = vmat_open_in(root, child);
-	if (fd < 0)
-		goto cleanup;
-
-	if (vmat_pin(fd, buf, 3, 0, NULL))
-		goto cleanup;
-	if (charged(child, 3, 0, 3))
-		goto cleanup;
-
-	if (vmat_pin(fd, page_at(buf, 3), 2, ENOMEM, NULL))
-		goto cleanup;
-	if (charged(child, 3, 0, 3))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, page_at(self->buf, 3), 2, ENOMEM,
+			      NULL));
+	ASSERT_EQ(0, charged(self->cg, 3, 0, 3));
 
 	/* Exactly at the limit is fine. */
-	if (vmat_pin(fd, page_at(buf, 3), 1, 0, NULL))
-		goto cleanup;
-	if (charged(child, 4, 0, 4))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, page_at(self->buf, 3), 1, 0, NULL));
+	ASSERT_EQ(0, charged(self->cg, 4, 0, 4));
 
 	/* close() gives everything back. */
-	close_fd(&fd);
-	if (charged(child, 0, 0, 0) || pins_expect(child, "pins.max", 4))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	close_fd(&fd);
-	buf_free(buf, 8);
-	cg_enter_current(root);
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	close_fd(&self->fd);
+	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
+	ASSERT_EQ(0, pins_expect(self->cg, "pins.max", 4));
 }
 
 /*
  * An unlimited cgroup is still bound by its parent's pins.max, and a pin
  * refused by the parent charges neither the child nor the parent.
  */
-static int test_ancestor_limit(const char *root)
+TEST_F(vmat, ancestor_limit)
 {
-	int ret, fd = -1;
-	char *parent = NULL, *child = NULL, *buf = NULL;
+	ASSERT_EQ(0, pins_set_max(self->parent, 5));
+	ASSERT_EQ(0, pins_expect(self->cg, "pins.max", PINS_MAX));
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	self->fd = vmat_open_in(self->root, self->cg);
+	ASSERT_LE(0, self->fd);
 
-	if (pins_create_pair(root, "vm_account_test_ancestor", &parent, &child))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 3, 0, NULL));
+	ASSERT_EQ(0, cur_expect(self->parent, 3));
+	ASSERT_EQ(0, charged(self->cg, 3, 0, 3));
 
-	if (pins_set_max(parent, 5) ||
-	    pins_expect(child, "pins.max", PINS_MAX))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, page_at(self->buf, 3), 3, ENOMEM,
+			      NULL));
+	ASSERT_EQ(0, cur_expect(self->parent, 3));
+	ASSERT_EQ(0, charged(self->cg, 3, 0, 3));
 
-	buf = buf_alloc(8);
-	if (!buf)
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, page_at(self->buf, 3), 2, 0, NULL));
+	ASSERT_EQ(0, cur_expect(self->parent, 5));
+	ASSERT_EQ(0, charged(self->cg, 5, 0, 5));
 
-	fd = vmat_open_in(root, child);
-	if (fd < 0)
-		goto cleanup;
-
-	if (vmat_pin(fd, buf, 3, 0, NULL))
-		goto cleanup;
-	if (cur_expect(parent, 3) || charged(child, 3, 0, 3))
-		goto cleanup;
-
-	if (vmat_pin(fd, page_at(buf, 3), 3, ENOMEM, NULL))
-		goto cleanup;
-	if (cur_expect(parent, 3) || charged(child, 3, 0, 3))
-		goto cleanup;
-
-	if (vmat_pin(fd, page_at(buf, 3), 2, 0, NULL))
-		goto cleanup;
-	if (cur_expect(parent, 5) || charged(child, 5, 0, 5))
-		goto cleanup;
-
-	close_fd(&fd);
-	if (cur_expect(parent, 0) || charged(child, 0, 0, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	close_fd(&fd);
-	buf_free(buf, 8);
-	pins_destroy_pair(root, &parent, &child);
-
-	return ret;
+	close_fd(&self->fd);
+	ASSERT_EQ(0, cur_expect(self->parent, 0));
+	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
 
 /*
- * Child of test_rlimit_lesser() and test_cgroup_lesser(), running in
- * @cgroup: open as root, become unprivileged with RLIMIT_MEMLOCK at
- * *@arg pages, then 3 pages are refused and 2 are taken.
+ * Child of rlimit_lesser and cgroup_lesser, running in @cgroup: open as
+ * root, become unprivileged with RLIMIT_MEMLOCK at *@arg pages, then 3
+ * pages are refused and 2 are taken.
  */
 static int child_lesser(const char *cgroup, void *arg)
 {
@@ -586,29 +576,27 @@ out:
  * Without CAP_IPC_LOCK, RLIMIT_MEMLOCK refuses a pin the cgroup would
  * take, and charges nothing then.
  */
-static int test_rlimit_lesser(const char *root)
+TEST_F(vmat, rlimit_lesser)
 {
 	long memlock = 2;
 
-	return run_in_new_cgroup(root, "vm_account_test_rlimit", 8,
-				 child_lesser, &memlock);
+	ASSERT_EQ(0, run_in_cgroup(self->cg, 8, child_lesser, &memlock));
 }
 
 /*
  * Without CAP_IPC_LOCK, pins.max refuses a pin RLIMIT_MEMLOCK would
  * allow, and the rlimit counter isn't charged then.
  */
-static int test_cgroup_lesser(const char *root)
+TEST_F(vmat, cgroup_lesser)
 {
 	long memlock = 8;
 
-	return run_in_new_cgroup(root, "vm_account_test_cglesser", 2,
-				 child_lesser, &memlock);
+	ASSERT_EQ(0, run_in_cgroup(self->cg, 2, child_lesser, &memlock));
 }
 
 /*
- * Child of test_cap_ipc_lock_bypasses_rlimit_only(), running as root in
- * @cgroup, whose pins.max is 4 pages, with RLIMIT_MEMLOCK at 1 page.
+ * Child of cap_ipc_lock_bypasses_rlimit_only, running as root in @cgroup,
+ * whose pins.max is 4 pages, with RLIMIT_MEMLOCK at 1 page.
  */
 static int child_cap_ipc_lock(const char *cgroup, void *arg)
 {
@@ -659,16 +647,15 @@ out:
 }
 
 /* CAP_IPC_LOCK lifts RLIMIT_MEMLOCK but not pins.max. */
-static int test_cap_ipc_lock_bypasses_rlimit_only(const char *root)
+TEST_F(vmat, cap_ipc_lock_bypasses_rlimit_only)
 {
-	return run_in_new_cgroup(root, "vm_account_test_cap", 4,
-				 child_cap_ipc_lock, NULL);
+	ASSERT_EQ(0, run_in_cgroup(self->cg, 4, child_cap_ipc_lock, NULL));
 }
 
 /*
- * Child of test_bypass_mode(), running in @cgroup, whose pins.max is 4
- * pages: one file in bypass mode, one in the default mode, both opened as
- * root, then used as TEST_UID with RLIMIT_MEMLOCK at 1 page.
+ * Child of bypass_mode, running in @cgroup, whose pins.max is 4 pages: one
+ * file in bypass mode, one in the default mode, both opened as root, then
+ * used as TEST_UID with RLIMIT_MEMLOCK at 1 page.
  */
 static int child_bypass(const char *cgroup, void *arg)
 {
@@ -729,16 +716,15 @@ out:
  * Bypass mode lifts RLIMIT_MEMLOCK for a task without CAP_IPC_LOCK, but
  * not pins.max.
  */
-static int test_bypass_mode(const char *root)
+TEST_F(vmat, bypass_mode)
 {
-	return run_in_new_cgroup(root, "vm_account_test_bypass", 4,
-				 child_bypass, NULL);
+	ASSERT_EQ(0, run_in_cgroup(self->cg, 4, child_bypass, NULL));
 }
 
 /*
- * Child of test_user_mode(), running in @cgroup: the file is opened as
- * root and switched to user mode as TEST_UID, with RLIMIT_MEMLOCK at 4
- * pages, so that TEST_UID's locked_vm is what the rlimit limits.
+ * Child of user_mode, running in @cgroup: the file is opened as root and
+ * switched to user mode as TEST_UID, with RLIMIT_MEMLOCK at 4 pages, so
+ * that TEST_UID's locked_vm is what the rlimit limits.
  */
 static int child_user_mode(const char *cgroup, void *arg)
 {
@@ -788,201 +774,93 @@ out:
  * the cgroup is still charged and RLIMIT_MEMLOCK still applies. The mode
  * can't change while pins are live.
  */
-static int test_user_mode(const char *root)
+TEST_F(vmat, user_mode)
 {
-	int ret, fd = -1;
-	char *child = NULL, *buf = NULL;
 	__u64 id;
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	child = cg_name(root, "vm_account_test_user");
-	if (!child || pins_create(child, false))
-		goto cleanup;
-
-	buf = buf_alloc(4);
-	if (!buf)
-		goto cleanup;
-
 	/* The mode takes the cgroup of the caller: set it from the child. */
-	if (cg_enter_current(child))
-		goto cleanup;
-	fd = vmat_open();
-	if (fd < 0 || vmat_mode(fd, VM_ACCOUNT_TEST_USER, 0))
-		goto cleanup;
-	if (cg_enter_current(root))
-		goto cleanup;
+	ASSERT_EQ(0, cg_enter_current(self->cg));
+	self->fd = vmat_open();
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, vmat_mode(self->fd, VM_ACCOUNT_TEST_USER, 0));
+	ASSERT_EQ(0, cg_enter_current(self->root));
 
-	if (vmat_pin(fd, buf, 3, 0, &id))
-		goto cleanup;
-	if (charged(child, 3, 0, 0))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 3, 0, &id));
+	ASSERT_EQ(0, charged(self->cg, 3, 0, 0));
 
-	if (vmat_mode(fd, 0, EBUSY))
-		goto cleanup;
-	if (charged(child, 3, 0, 0))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_mode(self->fd, 0, EBUSY));
+	ASSERT_EQ(0, charged(self->cg, 3, 0, 0));
 
-	if (vmat_unpin(fd, id, 0))
-		goto cleanup;
-	if (charged(child, 0, 0, 0))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_unpin(self->fd, id, 0));
+	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 
-	close_fd(&fd);
+	close_fd(&self->fd);
 
-	if (pins_run_child(child, child_user_mode, NULL))
-		goto cleanup;
-
-	if (cur_expect(child, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	close_fd(&fd);
-	buf_free(buf, 4);
-	cg_enter_current(root);
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	ASSERT_EQ(0, pins_run_child(self->cg, child_user_mode, NULL));
+	ASSERT_EQ(0, cur_expect(self->cg, 0));
 }
 
 /* Pinning the same pages twice charges them twice. */
-static int test_double_pin(const char *root)
+TEST_F(vmat, double_pin)
 {
-	int ret, fd = -1;
-	char *child = NULL, *buf = NULL;
 	__u64 id1, id2;
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	self->fd = vmat_open_in(self->root, self->cg);
+	ASSERT_LE(0, self->fd);
 
-	child = cg_name(root, "vm_account_test_double");
-	if (!child || pins_create(child, false))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 2, 0, &id1));
+	ASSERT_EQ(0, charged(self->cg, 2, 0, 2));
 
-	buf = buf_alloc(2);
-	if (!buf)
-		goto cleanup;
-
-	fd = vmat_open_in(root, child);
-	if (fd < 0)
-		goto cleanup;
-
-	if (vmat_pin(fd, buf, 2, 0, &id1))
-		goto cleanup;
-	if (charged(child, 2, 0, 2))
-		goto cleanup;
-
-	if (vmat_pin(fd, buf, 2, 0, &id2))
-		goto cleanup;
-	if (id2 == id1) {
-		ksft_print_msg("both pins got id %llu\n",
-			       (unsigned long long)id1);
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 2, 0, &id2));
+	ASSERT_NE(id1, id2) {
+		TH_LOG("both pins got id %llu", (unsigned long long)id1);
 	}
-	if (charged(child, 4, 0, 4))
-		goto cleanup;
+	ASSERT_EQ(0, charged(self->cg, 4, 0, 4));
 
-	if (vmat_unpin(fd, id1, 0))
-		goto cleanup;
-	if (charged(child, 2, 0, 2))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_unpin(self->fd, id1, 0));
+	ASSERT_EQ(0, charged(self->cg, 2, 0, 2));
 
-	if (vmat_unpin(fd, id2, 0))
-		goto cleanup;
-	if (charged(child, 0, 0, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	close_fd(&fd);
-	buf_free(buf, 2);
-	cg_enter_current(root);
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	ASSERT_EQ(0, vmat_unpin(self->fd, id2, 0));
+	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
 
 /*
  * Pins stay charged to the cgroup the file was opened in when the opener
  * moves, and later pins go there too.
  */
-static int test_migration(const char *root)
+TEST_F(vmat, migration)
 {
-	int ret, fd = -1;
-	char *cg_a = NULL, *cg_b = NULL, *buf = NULL;
+	const char *cg_a = self->cg, *cg_b;
 	__u64 id1, id2;
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	ASSERT_EQ(0, make_sibling(self->parent, &self->sibling));
+	cg_b = self->sibling;
 
-	cg_a = cg_name(root, "vm_account_test_migrate_a");
-	cg_b = cg_name(root, "vm_account_test_migrate_b");
-	if (!cg_a || !cg_b)
-		goto cleanup;
+	ASSERT_EQ(0, cg_enter_current(cg_a));
+	self->fd = vmat_open();
+	ASSERT_LE(0, self->fd);
 
-	if (pins_create(cg_a, false) || pins_create(cg_b, false))
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 3, 0, &id1));
+	ASSERT_EQ(0, charged(cg_a, 3, 0, 3));
+	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	buf = buf_alloc(4);
-	if (!buf)
-		goto cleanup;
+	ASSERT_EQ(0, cg_enter_current(cg_b));
+	ASSERT_EQ(0, charged(cg_a, 3, 0, 3));
+	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	if (cg_enter_current(cg_a))
-		goto cleanup;
-	fd = vmat_open();
-	if (fd < 0)
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, page_at(self->buf, 3), 1, 0, &id2));
+	ASSERT_EQ(0, charged(cg_a, 4, 0, 4));
+	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	if (vmat_pin(fd, buf, 3, 0, &id1))
-		goto cleanup;
-	if (charged(cg_a, 3, 0, 3) || cur_expect(cg_b, 0))
-		goto cleanup;
-
-	if (cg_enter_current(cg_b))
-		goto cleanup;
-	if (charged(cg_a, 3, 0, 3) || cur_expect(cg_b, 0))
-		goto cleanup;
-
-	if (vmat_pin(fd, page_at(buf, 3), 1, 0, &id2))
-		goto cleanup;
-	if (charged(cg_a, 4, 0, 4) || cur_expect(cg_b, 0))
-		goto cleanup;
-
-	if (vmat_unpin(fd, id1, 0) || vmat_unpin(fd, id2, 0))
-		goto cleanup;
-	if (charged(cg_a, 0, 0, 0) || cur_expect(cg_b, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	close_fd(&fd);
-	buf_free(buf, 4);
-	cg_enter_current(root);
-	cg_destroy(cg_a);
-	cg_destroy(cg_b);
-	free(cg_a);
-	free(cg_b);
-
-	return ret;
+	ASSERT_EQ(0, vmat_unpin(self->fd, id1, 0));
+	ASSERT_EQ(0, vmat_unpin(self->fd, id2, 0));
+	ASSERT_EQ(0, charged(cg_a, 0, 0, 0));
+	ASSERT_EQ(0, cur_expect(cg_b, 0));
 }
 
 /*
- * Child of test_fd_passing(): move into @cgroup, get the file over
- * @sock, pin 3 pages of its own memory through it, and unpin them
- * when told to.
+ * Child of fd_passing: move into @cgroup, get the file over @sock, pin 3
+ * pages of its own memory through it, and unpin them when told to.
  */
 static int child_fd_passing(const char *cgroup, int sock)
 {
@@ -1026,104 +904,50 @@ out:
  * A file handed to a process in another cgroup still charges the opener's
  * cgroup and mm, for pins of the other process's memory too.
  */
-static int test_fd_passing(const char *root)
+TEST_F(vmat, fd_passing)
 {
-	int ret, fd = -1, sk[2] = { -1, -1 };
-	char *cg_a = NULL, *cg_b = NULL, *buf = NULL;
-	pid_t pid = 0;
+	const char *cg_a = self->cg, *cg_b;
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	cg_a = cg_name(root, "vm_account_test_pass_a");
-	cg_b = cg_name(root, "vm_account_test_pass_b");
-	if (!cg_a || !cg_b)
-		goto cleanup;
-
-	if (pins_create(cg_a, false) || pins_create(cg_b, false))
-		goto cleanup;
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk)) {
-		ksft_print_msg("socketpair: %s\n", strerror(errno));
-		goto cleanup;
-	}
+	ASSERT_EQ(0, make_sibling(self->parent, &self->sibling));
+	cg_b = self->sibling;
 
 	/* Fork first, so that the child gets the file only over the socket. */
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		goto cleanup;
-	}
-	if (pid == 0) {
-		close(sk[0]);
-		ret = child_fd_passing(cg_b, sk[1]);
-		fflush(stdout);
-		_exit(ret);
-	}
-	close_fd(&sk[1]);
+	ASSERT_EQ(0, fork_peer(self->sk, &self->pid, cg_b, child_fd_passing));
 
-	buf = buf_alloc(2);
-	if (!buf)
-		goto cleanup;
+	self->fd = vmat_open_in(self->root, cg_a);
+	ASSERT_LE(0, self->fd);
 
-	fd = vmat_open_in(root, cg_a);
-	if (fd < 0)
-		goto cleanup;
+	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 2, 0, NULL));
+	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
+	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	if (vmat_pin(fd, buf, 2, 0, NULL))
-		goto cleanup;
-	if (charged(cg_a, 2, 0, 2) || cur_expect(cg_b, 0))
-		goto cleanup;
-
-	if (sock_send(sk[0], 'F', fd))
-		goto cleanup;
+	ASSERT_EQ(0, sock_send(self->sk[0], 'F', self->fd));
 
 	/* The child in cg_b pinned 3 pages: charged to cg_a and to us. */
-	if (sock_recv(sk[0], 'P', NULL))
-		goto cleanup;
-	if (charged(cg_a, 5, 0, 5) || cur_expect(cg_b, 0) ||
-	    vmpin_expect(pid, 0))
-		goto cleanup;
+	ASSERT_EQ(0, sock_recv(self->sk[0], 'P', NULL));
+	ASSERT_EQ(0, charged(cg_a, 5, 0, 5));
+	ASSERT_EQ(0, cur_expect(cg_b, 0));
+	ASSERT_EQ(0, vmpin_expect(self->pid, 0));
 
-	if (sock_send(sk[0], 'U', -1) || sock_recv(sk[0], 'D', NULL))
-		goto cleanup;
-	if (charged(cg_a, 2, 0, 2) || cur_expect(cg_b, 0))
-		goto cleanup;
+	ASSERT_EQ(0, sock_send(self->sk[0], 'U', -1));
+	ASSERT_EQ(0, sock_recv(self->sk[0], 'D', NULL));
+	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
+	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	if (pins_reap(&pid))
-		goto cleanup;
+	ASSERT_EQ(0, pins_reap(&self->pid));
 
 	/* The child's copy of the file is gone, ours holds the 2 pages. */
-	if (charged(cg_a, 2, 0, 2) || cur_expect(cg_b, 0))
-		goto cleanup;
+	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
+	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	close_fd(&fd);
-	if (charged(cg_a, 0, 0, 0) || cur_expect(cg_b, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	close_fd(&fd);
-	close_fd(&sk[0]);
-	close_fd(&sk[1]);
-	pins_kill(&pid);
-	buf_free(buf, 2);
-	cg_enter_current(root);
-	cg_destroy(cg_a);
-	cg_destroy(cg_b);
-	free(cg_a);
-	free(cg_b);
-
-	return ret;
+	close_fd(&self->fd);
+	ASSERT_EQ(0, charged(cg_a, 0, 0, 0));
+	ASSERT_EQ(0, cur_expect(cg_b, 0));
 }
 
 /*
- * Child of test_pinner_exit(): in @cgroup, open the file, pin 4 pages,
- * hand the file over @sock and exit without unpinning.
+ * Child of pinner_exit: in @cgroup, open the file, pin 4 pages, hand the
+ * file over @sock and exit without unpinning.
  */
 static int child_pinner_exit(const char *cgroup, int sock)
 {
@@ -1164,170 +988,56 @@ out:
  * Pins outlive the process that made them, as long as the file lives:
  * they stay charged to its cgroup until the file is closed.
  */
-static int test_pinner_exit(const char *root)
+TEST_F(vmat, pinner_exit)
 {
-	int ret, fd = -1, sk[2] = { -1, -1 };
-	char *cg_a = NULL;
-	pid_t pid = 0;
+	ASSERT_EQ(0, fork_peer(self->sk, &self->pid, self->cg,
+			       child_pinner_exit));
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	ASSERT_EQ(0, sock_recv(self->sk[0], 'F', &self->fd));
+	ASSERT_EQ(0, pins_reap(&self->pid));
 
-	cg_a = cg_name(root, "vm_account_test_exit");
-	if (!cg_a || pins_create(cg_a, false))
-		goto cleanup;
+	/* Charged to the cgroup and to the child's mm, not to us. */
+	ASSERT_EQ(0, charged(self->cg, 4, 0, 0));
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk)) {
-		ksft_print_msg("socketpair: %s\n", strerror(errno));
-		goto cleanup;
-	}
-
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		goto cleanup;
-	}
-	if (pid == 0) {
-		close(sk[0]);
-		ret = child_pinner_exit(cg_a, sk[1]);
-		fflush(stdout);
-		_exit(ret);
-	}
-	close_fd(&sk[1]);
-
-	if (sock_recv(sk[0], 'F', &fd))
-		goto cleanup;
-
-	if (pins_reap(&pid))
-		goto cleanup;
-
-	/* Charged to cg_a and to the child's mm, not to us. */
-	if (charged(cg_a, 4, 0, 0))
-		goto cleanup;
-
-	close_fd(&fd);
-	if (charged(cg_a, 0, 0, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	close_fd(&fd);
-	close_fd(&sk[0]);
-	close_fd(&sk[1]);
-	pins_kill(&pid);
-	cg_enter_current(root);
-	cg_destroy(cg_a);
-	free(cg_a);
-
-	return ret;
+	close_fd(&self->fd);
+	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
 
 /*
  * A cgroup can be removed while a file still holds pins charged to it:
  * the parent keeps them until the file is closed.
  */
-static int test_rmdir_live(const char *root)
+TEST_F(vmat, rmdir_live)
 {
-	int ret, fd = -1;
-	char *parent = NULL, *child = NULL, *buf = NULL;
+	self->fd = vmat_open_in(self->root, self->cg);
+	ASSERT_LE(0, self->fd);
 
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 5, 0, NULL));
+	ASSERT_EQ(0, cur_expect(self->parent, 5));
+	ASSERT_EQ(0, charged(self->cg, 5, 0, 5));
 
-	if (pins_create_pair(root, "vm_account_test_rmdir", &parent, &child))
-		goto cleanup;
-
-	buf = buf_alloc(5);
-	if (!buf)
-		goto cleanup;
-
-	fd = vmat_open_in(root, child);
-	if (fd < 0)
-		goto cleanup;
-
-	if (vmat_pin(fd, buf, 5, 0, NULL))
-		goto cleanup;
-	if (cur_expect(parent, 5) || charged(child, 5, 0, 5))
-		goto cleanup;
-
-	if (rmdir(child)) {
-		ksft_print_msg("rmdir %s: %s\n", child, strerror(errno));
-		goto cleanup;
+	ASSERT_EQ(0, rmdir(self->cg)) {
+		TH_LOG("rmdir %s: %s", self->cg, strerror(errno));
 	}
-	if (!access(child, F_OK) || errno != ENOENT) {
-		ksft_print_msg("%s still visible after rmdir\n", child);
-		goto cleanup;
+	ASSERT_NE(0, access(self->cg, F_OK)) {
+		TH_LOG("%s still visible after rmdir", self->cg);
 	}
+	ASSERT_EQ(ENOENT, errno);
 
-	if (charged(parent, 5, 0, 5))
-		goto cleanup;
+	ASSERT_EQ(0, charged(self->parent, 5, 0, 5));
 
-	close_fd(&fd);
-	if (charged(parent, 0, 0, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	close_fd(&fd);
-	buf_free(buf, 5);
-	pins_destroy_pair(root, &parent, &child);
-
-	return ret;
+	close_fd(&self->fd);
+	ASSERT_EQ(0, charged(self->parent, 0, 0, 0));
 }
 
-/* After everything above, nothing is left charged anywhere. */
-static int test_all_zero(const char *root)
+/*
+ * After everything above, nothing is left charged anywhere: not in a new
+ * pair of cgroups, not in this process's mm.
+ */
+TEST_F(vmat, all_zero)
 {
-	int ret;
-	char *parent = NULL, *child = NULL;
-
-	ret = vmat_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	if (pins_create_pair(root, "vm_account_test_zero", &parent, &child))
-		goto cleanup;
-
-	if (cur_expect(parent, 0) || charged(child, 0, 0, 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	pins_destroy_pair(root, &parent, &child);
-
-	return ret;
+	ASSERT_EQ(0, cur_expect(self->parent, 0));
+	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
 
-#define T(x) { x, #x }
-static const struct pins_test tests[] = {
-	T(test_pin_unpin),
-	T(test_cgroup_limit),
-	T(test_ancestor_limit),
-	T(test_rlimit_lesser),
-	T(test_cgroup_lesser),
-	T(test_cap_ipc_lock_bypasses_rlimit_only),
-	T(test_bypass_mode),
-	T(test_user_mode),
-	T(test_double_pin),
-	T(test_migration),
-	T(test_fd_passing),
-	T(test_pinner_exit),
-	T(test_rmdir_live),
-	T(test_all_zero),
-};
-
-#undef T
-
-int main(int argc, char **argv)
-{
-	return pins_run_tests(tests, ARRAY_SIZE(tests));
-}
+TEST_HARNESS_MAIN
