@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A control file's "modified" event: [`FileNotifier`].
+
+use crate::{bindings, types::Opaque};
+use core::marker::PhantomData;
+
+/// Raises the "modified" event of a control file, which `poll()` and
+/// inotify watchers of the file see, like the C `struct cgroup_file`.
+///
+/// Lives in a controller's [`Subsystem::State`]; a [`ControlFile`] names it
+/// in [`ControlFile::NOTIFIER`]. The cgroup core binds it to the file when it
+/// creates the file and unbinds it when it removes it.
+///
+/// # Invariants
+///
+/// `self.0` is a `struct cgroup_file` that is all zero until the cgroup core
+/// binds it, and it does so only inside a [`Css`], which never moves.
+///
+/// [`Subsystem::State`]: super::Subsystem::State
+/// [`ControlFile`]: super::ControlFile
+/// [`ControlFile::NOTIFIER`]: super::ControlFile::NOTIFIER
+/// [`Css`]: super::Css
+#[repr(transparent)]
+pub struct FileNotifier(Opaque<bindings::cgroup_file>);
+
+// SAFETY: The cgroup core serialises all use of a `cgroup_file` with its own
+// lock, from any thread.
+unsafe impl Send for FileNotifier {}
+// SAFETY: As above.
+unsafe impl Sync for FileNotifier {}
+
+impl FileNotifier {
+    /// Creates a notifier that is not bound to a file yet.
+    pub const fn new() -> Self {
+        // INVARIANT: All zero.
+        // SAFETY: An all-zero `struct cgroup_file` is the unbound state.
+        Self(Opaque::new(unsafe { core::mem::zeroed() }))
+    }
+
+    /// Raises the file's modified event (rate-limited by the cgroup core).
+    /// Does nothing while the file does not exist.
+    pub fn notify(&self) {
+        // SAFETY: `self.0` is valid: all zero (unbound, which
+        // `cgroup_file_notify()` ignores) or bound by the cgroup core.
+        unsafe { bindings::cgroup_file_notify(self.0.get()) };
+    }
+}
+
+impl Default for FileNotifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where a [`FileNotifier`] is in a controller's state `T`; made by
+/// [`cgroup_notifier!`].
+///
+/// # Invariants
+///
+/// A [`FileNotifier`] is at byte `offset` of every `T`.
+///
+/// [`cgroup_notifier!`]: crate::cgroup_notifier
+#[derive(Clone, Copy)]
+pub struct NotifierField<T> {
+    pub(super) offset: usize,
+    _state: PhantomData<fn(&T)>,
+}
+
+impl<T> NotifierField<T> {
+    /// # Safety
+    ///
+    /// A [`FileNotifier`] must be at byte `offset` of every `T`.
+    #[doc(hidden)]
+    pub const unsafe fn new(offset: usize) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Self {
+            offset,
+            _state: PhantomData,
+        }
+    }
+}
+
+/// Names the [`FileNotifier`] field `field` of state type `state` for
+/// [`ControlFile::NOTIFIER`].
+///
+/// [`ControlFile::NOTIFIER`]: crate::cgroup::ControlFile::NOTIFIER
+///
+/// # Examples
+///
+/// ```ignore
+/// const NOTIFIER: Option<NotifierField<PinsState>> =
+///     Some(kernel::cgroup_notifier!(PinsState, events_file));
+/// ```
+#[macro_export]
+macro_rules! cgroup_notifier {
+    ($state:ty, $field:ident) => {{
+        // The field must be a `FileNotifier` itself: raw pointers do not
+        // coerce, so a field that only derefs to one is refused.
+        const _: fn(&$state) -> *const $crate::cgroup::FileNotifier =
+            |state| ::core::ptr::addr_of!(state.$field);
+        // SAFETY: The line above checked that `$field` is a `FileNotifier`
+        // of `$state`, which is at that offset of every `$state`.
+        unsafe {
+            $crate::cgroup::NotifierField::<$state>::new(::core::mem::offset_of!($state, $field))
+        }
+    }};
+}
