@@ -10,14 +10,17 @@
 //! `include/linux/cgroup_subsys.h`. A [`FileNotifier`] in the state raises
 //! a file's modified event.
 //!
-//! C code holds cgroups of a Rust controller through [`CssRef`], an owned
-//! reference whose ABI is a nullable pointer, and borrows them as `&Css`:
-//! a controller's C-facing functions take and return those types and stay
-//! safe Rust.
+//! A [`Css`] is reference counted by the cgroup core: Rust code borrows one
+//! as `&Css` and owns a reference as [`ARef<Css>`]. A controller's C-facing
+//! functions hand C a reference with [`ARef::into_raw`] and take it back with
+//! [`ARef::from_raw`]; they borrow a css from C with [`Css::from_raw`].
 //!
 //! C header: [`include/linux/cgroup-defs.h`](srctree/include/linux/cgroup-defs.h)
 //!
 //! [`cgroup_subsys!`]: crate::cgroup_subsys
+//! [`ARef<Css>`]: crate::types::ARef
+//! [`ARef::into_raw`]: crate::types::ARef::into_raw
+//! [`ARef::from_raw`]: crate::types::ARef::from_raw
 
 mod css;
 mod file;
@@ -26,7 +29,7 @@ mod peak;
 mod subsys;
 mod taskset;
 
-pub use css::{Ancestors, Css, CssRef};
+pub use css::{Ancestors, Css};
 pub use file::{ControlFile, OpenFile, NOT_ON_ROOT, ONLY_ON_ROOT};
 pub use notify::{FileNotifier, NotifierField};
 pub use peak::PeakWatchers;

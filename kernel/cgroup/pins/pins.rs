@@ -17,12 +17,15 @@
 //! memory controllers, the controller only limits cgroups below the root,
 //! and charging the root would put one shared counter on every pinning path.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::{
+    ptr::{self, NonNull},
+    sync::atomic::{AtomicU64, Ordering},
+};
 use kernel::{
     bindings,
     cgroup::{
-        self, ControlFile, Css, CssRef, FileNotifier, NotifierField, OpenFile, PeakWatchers,
-        Subsystem, TaskSet,
+        self, ControlFile, Css, FileNotifier, NotifierField, OpenFile, PeakWatchers, Subsystem,
+        TaskSet,
     },
     cgroup_pins,
     ffi::{c_int, c_ulong},
@@ -31,6 +34,7 @@ use kernel::{
     seq_file::SeqFile,
     seq_print,
     task::Task,
+    types::ARef,
     warn_on_once,
 };
 
@@ -88,7 +92,7 @@ impl Subsystem for Pins {
     /// are.
     fn attach(tasks: &mut TaskSet<Self>) {
         for (task, dst) in tasks.iter() {
-            cgroup_pins::move_locked_memory(task, CssRef::new(dst));
+            cgroup_pins::move_locked_memory(task, dst.into());
         }
     }
 }
@@ -257,25 +261,75 @@ kernel::cgroup_subsys! {
 }
 
 // The C interface, declared in `include/linux/cgroup_pins.h`. A
-// `struct pins_cgroup *` in C is a `CssRef<Pins>` when it carries a
-// reference and a `&Css<Pins>` when it is borrowed.
+// `struct pins_cgroup *` is the address of a `Css<Pins>` (see
+// `kernel::cgroup_pins`), or null for no cgroup. C owns a reference on it
+// between `pins_cgroup_get()` and `pins_cgroup_put()`, or
+// `mm_locked_pins_move()` for the reference `Pins::attach` hands over.
+
+/// Borrows the pins cgroup behind a `struct pins_cgroup *` from C.
+///
+/// # Safety
+///
+/// `pins` must be null or a pins cgroup that the caller holds a reference
+/// on for `'a`.
+unsafe fn borrow<'a>(pins: *mut bindings::pins_cgroup) -> Option<&'a Css<Pins>> {
+    if pins.is_null() {
+        return None;
+    }
+    // SAFETY: A non-null `pins` is a live css of `Pins` (see above), and the
+    // reference the caller holds keeps it alive for `'a`.
+    Some(unsafe { Css::from_raw(pins.cast()) })
+}
 
 /// Returns the pins cgroup of `task` with a reference held.
+///
+/// # Safety
+///
+/// `task` must point to a valid task.
 #[no_mangle]
-pub extern "C" fn pins_cgroup_get(task: &Task) -> Option<CssRef<Pins>> {
-    CssRef::of_task(task)
+pub unsafe extern "C" fn pins_cgroup_get(
+    task: *mut bindings::task_struct,
+) -> *mut bindings::pins_cgroup {
+    // SAFETY: `task` is valid for the call (function safety requirement) and
+    // `Task` is a transparent wrapper of `struct task_struct`.
+    let task = unsafe { &*task.cast::<Task>() };
+    match Css::<Pins>::of_task(task) {
+        Some(pins) => ARef::into_raw(pins).as_ptr().cast(),
+        None => ptr::null_mut(),
+    }
 }
 
 /// Puts a reference returned by [`pins_cgroup_get`].
+///
+/// # Safety
+///
+/// `pins` must be null or a pins cgroup returned by [`pins_cgroup_get`]
+/// whose reference the caller gives up: it must not use `pins` afterwards.
 #[no_mangle]
-pub extern "C" fn pins_cgroup_put(pins: Option<CssRef<Pins>>) {
-    drop(pins);
+pub unsafe extern "C" fn pins_cgroup_put(pins: *mut bindings::pins_cgroup) {
+    if let Some(pins) = NonNull::new(pins.cast::<Css<Pins>>()) {
+        // SAFETY: `pins` is a css of `Pins` on which the caller owns a
+        // reference and gives it up (function safety requirement); the
+        // `ARef` takes it over and puts it when dropped.
+        drop(unsafe { ARef::from_raw(pins) });
+    }
 }
 
 /// Charges `npages` to `pins` and its ancestors, all or nothing.
+///
+/// # Safety
+///
+/// `pins` must be null or a pins cgroup that the caller holds a reference
+/// on.
 #[no_mangle]
-pub extern "C" fn pins_cgroup_try_charge(pins: Option<&Css<Pins>>, npages: c_ulong) -> c_int {
-    let Some(pins) = pins else { return 0 };
+pub unsafe extern "C" fn pins_cgroup_try_charge(
+    pins: *mut bindings::pins_cgroup,
+    npages: c_ulong,
+) -> c_int {
+    // SAFETY: Guaranteed by the function safety requirement.
+    let Some(pins) = (unsafe { borrow(pins) }) else {
+        return 0;
+    };
     match counter::try_charge(levels(pins), pages(npages), CEILING) {
         Ok(()) => 0,
         Err(Refusal::Limit(depth)) => {
@@ -288,14 +342,21 @@ pub extern "C" fn pins_cgroup_try_charge(pins: Option<&Css<Pins>>, npages: c_ulo
 }
 
 /// Moves `npages` from `from` to `to` without checking limits; see
-/// `pins_cgroup_move()` in `include/linux/cgroup_pins.h`. A `None` end
+/// `pins_cgroup_move()` in `include/linux/cgroup_pins.h`. A null end
 /// only charges or only uncharges.
+///
+/// # Safety
+///
+/// `from` and `to` must each be null or a pins cgroup that the caller holds
+/// a reference on.
 #[no_mangle]
-pub extern "C" fn pins_cgroup_move(
-    from: Option<&Css<Pins>>,
-    to: Option<&Css<Pins>>,
+pub unsafe extern "C" fn pins_cgroup_move(
+    from: *mut bindings::pins_cgroup,
+    to: *mut bindings::pins_cgroup,
     npages: c_ulong,
 ) {
+    // SAFETY: Guaranteed by the function safety requirement.
+    let (from, to) = unsafe { (borrow(from), borrow(to)) };
     let pages = pages(npages);
     let (below_from, below_to) = match (from, to) {
         (Some(from), Some(to)) => levels_below_common(from, to),
@@ -311,9 +372,17 @@ pub extern "C" fn pins_cgroup_move(
 }
 
 /// Returns `npages` charged by [`pins_cgroup_try_charge`].
+///
+/// # Safety
+///
+/// `pins` must be null or a pins cgroup that the caller holds a reference
+/// on.
 #[no_mangle]
-pub extern "C" fn pins_cgroup_uncharge(pins: Option<&Css<Pins>>, npages: c_ulong) {
-    let Some(pins) = pins else { return };
+pub unsafe extern "C" fn pins_cgroup_uncharge(pins: *mut bindings::pins_cgroup, npages: c_ulong) {
+    // SAFETY: Guaranteed by the function safety requirement.
+    let Some(pins) = (unsafe { borrow(pins) }) else {
+        return;
+    };
     let balanced = counter::uncharge(levels(pins), pages(npages));
     warn_on_once!(!balanced);
 }

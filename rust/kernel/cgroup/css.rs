@@ -3,20 +3,37 @@
 //! A cgroup's state for one controller: [`Css`].
 
 use super::Subsystem;
-use crate::{bindings, ffi::c_int, prelude::*, task::Task, types::Opaque};
-use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
+use crate::{
+    bindings,
+    ffi::c_int,
+    prelude::*,
+    task::Task,
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::{ops::Deref, ptr::NonNull};
 
 /// The state of one cgroup for controller `S`: the C
 /// `struct cgroup_subsys_state` followed by the controller's state.
 ///
 /// # Invariants
 ///
-/// A `Css<S>` is only ever reached through a reference that the cgroup core
-/// or a [`CssRef`] keeps alive: it was allocated by `S`'s `css_alloc`
+/// A `Css<S>` is always reference counted: it is only ever reached through a
+/// reference that the cgroup core or an [`ARef`] keeps alive. It was allocated by `S`'s `css_alloc`
 /// callback, has been initialised by the cgroup core (`css.ss` is `S`'s
 /// subsystem, `css.parent` is set and never changes) and is freed only by
 /// `S`'s `css_free` callback, after its last reference is gone. A child css
 /// holds a reference to its parent until it is freed.
+///
+/// # Examples
+///
+/// An [`ARef`] keeps a cgroup's state alive after the cgroup is removed,
+/// until the last reference is dropped:
+///
+/// ```ignore
+/// fn hold<S: Subsystem>(css: &Css<S>) -> ARef<Css<S>> {
+///     css.into()
+/// }
+/// ```
 #[repr(C)]
 #[pin_data]
 pub struct Css<S: Subsystem> {
@@ -31,14 +48,50 @@ unsafe impl<S: Subsystem> Send for Css<S> {}
 // SAFETY: As above.
 unsafe impl<S: Subsystem> Sync for Css<S> {}
 
+// SAFETY: The cgroup core frees a css only after its last reference is put
+// (type invariant), and `css_get()` and `css_put()` take and put a reference
+// from any context. A `Css` is never created other than by the cgroup core's
+// `css_alloc` callback, so every one is reference counted.
+unsafe impl<S: Subsystem> AlwaysRefCounted for Css<S> {
+    fn inc_ref(&self) {
+        // SAFETY: The existence of a shared reference means that the css is
+        // alive, so taking another reference is allowed.
+        unsafe { bindings::css_get(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference on `obj`, which it gives up
+        // here. The C css is the first field of the `#[repr(C)]` `Css`, so
+        // the cast yields a pointer to it.
+        unsafe { bindings::css_put(obj.cast::<bindings::cgroup_subsys_state>().as_ptr()) };
+    }
+}
+
 impl<S: Subsystem> Css<S> {
+    /// Takes a reference to the state of `S` of the cgroup `task` belongs
+    /// to now.
+    ///
+    /// The reference keeps the state alive, even after `task` moves to
+    /// another cgroup or the cgroup is removed.
+    pub fn of_task(task: &Task) -> Option<ARef<Self>> {
+        let id = c_int::try_from(S::ID).ok()?;
+        // SAFETY: `task` is a valid task, `id` a registered controller's id.
+        // `task_get_css()` returns the css with a reference taken.
+        let css = NonNull::new(unsafe { bindings::task_get_css(task.0.get(), id) })?;
+        // SAFETY: `css` is `S`'s css of the task's cgroup, so the `Css<S>`
+        // that embeds it as its first field is at the same address, and we
+        // own the reference `task_get_css()` took, which the `ARef` takes
+        // over.
+        Some(unsafe { ARef::from_raw(css.cast::<Self>()) })
+    }
+
     /// Borrows the `Css` that embeds `css`.
     ///
     /// # Safety
     ///
     /// `css` must be a css of controller `S` (allocated by its `css_alloc`)
     /// that stays alive for `'a`.
-    pub(super) unsafe fn from_raw<'a>(css: *mut bindings::cgroup_subsys_state) -> &'a Self {
+    pub unsafe fn from_raw<'a>(css: *mut bindings::cgroup_subsys_state) -> &'a Self {
         // SAFETY: `css` is the first field of the `#[repr(C)]` `Css<S>` that
         // `css_alloc` allocated, so the cast yields that `Css<S>`, alive for
         // `'a` as the caller guarantees.
@@ -111,69 +164,5 @@ impl<'a, S: Subsystem> Iterator for Ancestors<'a, S> {
         let css = self.next?;
         self.next = css.parent();
         Some(css)
-    }
-}
-
-/// An owned reference to a [`Css`], such as the one a task belongs to.
-///
-/// Dropping it puts the reference. A removed cgroup lingers, invisible, until
-/// its last reference is put, so the state stays usable through a `CssRef`.
-/// `CssRef` and `Option<CssRef>` have the ABI of a C pointer to
-/// `struct cgroup_subsys_state`, so C code can hold one.
-///
-/// # Invariants
-///
-/// `self.0` is a css of controller `S` on which this `CssRef` owns one
-/// reference.
-#[repr(transparent)]
-pub struct CssRef<S: Subsystem>(NonNull<Css<S>>, PhantomData<Css<S>>);
-
-// SAFETY: A css reference may be taken and put from any thread and `Css` is
-// `Sync`.
-unsafe impl<S: Subsystem> Send for CssRef<S> {}
-// SAFETY: Sharing a `CssRef` only shares `&Css`, which is `Sync`.
-unsafe impl<S: Subsystem> Sync for CssRef<S> {}
-
-impl<S: Subsystem> CssRef<S> {
-    /// Takes a reference to the state of the cgroup that `task` belongs to.
-    pub fn of_task(task: &Task) -> Option<Self> {
-        let id = c_int::try_from(S::ID).ok()?;
-        // SAFETY: `task` is a valid task, `id` a registered controller's id.
-        // `task_get_css()` returns a css with a reference taken.
-        let css = unsafe { bindings::task_get_css(task.0.get(), id) };
-        // INVARIANT: `css` is `S`'s css of the task's cgroup and we own the
-        // reference `task_get_css()` took.
-        NonNull::new(css.cast::<Css<S>>()).map(|css| Self(css, PhantomData))
-    }
-
-    /// Takes another reference to `css`.
-    pub fn new(css: &Css<S>) -> Self {
-        // SAFETY: `css` is alive, so taking a reference to it is allowed.
-        unsafe { bindings::css_get(css.as_raw()) };
-        // INVARIANT: We took the reference this `CssRef` owns.
-        Self(NonNull::from(css), PhantomData)
-    }
-}
-
-impl<S: Subsystem> Clone for CssRef<S> {
-    fn clone(&self) -> Self {
-        Self::new(self)
-    }
-}
-
-impl<S: Subsystem> Deref for CssRef<S> {
-    type Target = Css<S>;
-
-    fn deref(&self) -> &Css<S> {
-        // SAFETY: The reference we own keeps the css alive (type invariant).
-        unsafe { self.0.as_ref() }
-    }
-}
-
-impl<S: Subsystem> Drop for CssRef<S> {
-    fn drop(&mut self) {
-        // SAFETY: We own one reference on this css (type invariant) and give
-        // it up here.
-        unsafe { bindings::css_put(self.0.as_ref().as_raw()) };
     }
 }
