@@ -4,11 +4,12 @@
 
 use super::Subsystem;
 use crate::{
+    alloc::KBox,
     bindings,
     ffi::c_int,
     prelude::*,
     task::Task,
-    types::{ARef, AlwaysRefCounted, Opaque},
+    types::{ARef, AlwaysRefCounted, ForeignOwnable, Opaque},
 };
 use core::{ops::Deref, ptr::NonNull};
 
@@ -18,11 +19,14 @@ use core::{ops::Deref, ptr::NonNull};
 /// # Invariants
 ///
 /// A `Css<S>` is always reference counted: it is only ever reached through a
-/// reference that the cgroup core or an [`ARef`] keeps alive. It was allocated by `S`'s `css_alloc`
-/// callback, has been initialised by the cgroup core (`css.ss` is `S`'s
-/// subsystem, `css.parent` is set and never changes) and is freed only by
-/// `S`'s `css_free` callback, after its last reference is gone. A child css
-/// holds a reference to its parent until it is freed.
+/// reference that the cgroup core or an [`ARef`] keeps alive. It was
+/// allocated by `S`'s `css_alloc` callback as a `Pin<KBox<Css<S>>>` and
+/// handed to the cgroup core with [`ForeignOwnable::into_foreign`], so it
+/// never moves; the cgroup core has initialised its C part (`css.ss` is `S`'s
+/// subsystem, `css.parent` is set and never changes); and only `S`'s
+/// `css_free` callback takes it back with [`ForeignOwnable::from_foreign`]
+/// and frees it, after its last reference is gone. A child css holds a
+/// reference to its parent until it is freed.
 ///
 /// # Examples
 ///
@@ -93,9 +97,12 @@ impl<S: Subsystem> Css<S> {
     /// that stays alive for `'a`.
     pub unsafe fn from_raw<'a>(css: *mut bindings::cgroup_subsys_state) -> &'a Self {
         // SAFETY: `css` is the first field of the `#[repr(C)]` `Css<S>` that
-        // `css_alloc` allocated, so the cast yields that `Css<S>`, alive for
-        // `'a` as the caller guarantees.
-        unsafe { &*css.cast::<Self>() }
+        // `S`'s `css_alloc` handed to the cgroup core with `into_foreign`
+        // (type invariant), so it is what `into_foreign` returned; the
+        // caller guarantees that `css_free` does not take it back with
+        // `from_foreign` for `'a`.
+        let css = unsafe { <Pin<KBox<Self>> as ForeignOwnable>::borrow(css.cast_const().cast()) };
+        css.get_ref()
     }
 
     /// The raw C `struct cgroup_subsys_state`.

@@ -10,7 +10,7 @@ use crate::{
     error::Error,
     init::PinInit,
     prelude::*,
-    types::Opaque,
+    types::{ForeignOwnable, Opaque},
 };
 
 /// A cgroup controller.
@@ -59,9 +59,11 @@ unsafe extern "C" fn css_alloc_callback<S: Subsystem>(
         GFP_KERNEL,
     );
     match css {
-        // SAFETY: The `Css` is never moved: the cgroup core keeps the
-        // pointer until `css_free`, which turns it back into the box.
-        Ok(css) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(css) }).cast(),
+        // The cgroup core owns the css from here until `css_free`, which
+        // takes it back with `from_foreign`; the box keeps it pinned. The C
+        // css is the first field of the `#[repr(C)]` `Css`, so the pointer
+        // to the `Css` is the pointer to the C css.
+        Ok(css) => css.into_foreign().cast_mut().cast(),
         Err(e) => e.to_ptr(),
     }
 }
@@ -75,9 +77,10 @@ const CSS_ZEROED: bindings::cgroup_subsys_state = unsafe { core::mem::zeroed() }
 /// Called by the cgroup core once the last reference to `css`, a css that
 /// `css_alloc_callback::<S>` allocated, is gone.
 unsafe extern "C" fn css_free_callback<S: Subsystem>(css: *mut bindings::cgroup_subsys_state) {
-    // SAFETY: `css` came from `KBox::into_raw` in `css_alloc_callback::<S>`
-    // and nobody uses it any more.
-    drop(unsafe { KBox::from_raw(css.cast::<Css<S>>()) });
+    // SAFETY: `css` is what `into_foreign` returned in
+    // `css_alloc_callback::<S>` (see there), and the cgroup core frees it
+    // once, after its last reference is gone, so no borrow of it remains.
+    drop(unsafe { <Pin<KBox<Css<S>>> as ForeignOwnable>::from_foreign(css.cast_const().cast()) });
 }
 
 /// # Safety
