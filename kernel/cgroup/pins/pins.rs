@@ -28,6 +28,7 @@ use kernel::{
         TaskSet,
     },
     cgroup_pins,
+    error::from_result,
     ffi::{c_int, c_ulong},
     page::PAGE_SHIFT,
     prelude::*,
@@ -140,6 +141,20 @@ fn levels_below_common(a: &Css<Pins>, b: &Css<Pins>) -> (usize, usize) {
         }
     }
     (below_a, below_b)
+}
+
+/// Charges `pages` to `pins` and its ancestors, all or nothing, and counts a
+/// refusal by a limit.
+fn try_charge(pins: &Css<Pins>, pages: u64) -> Result {
+    match counter::try_charge(levels(pins), pages, CEILING) {
+        Ok(()) => Ok(()),
+        Err(Refusal::Limit(depth)) => {
+            record_refusal(pins, depth);
+            Err(ENOMEM)
+        }
+        // No limit refused an impossible count: no event.
+        Err(Refusal::TooLarge) => Err(ENOMEM),
+    }
 }
 
 /// A page count from C, saturated to the counter's width.
@@ -326,19 +341,13 @@ pub unsafe extern "C" fn pins_cgroup_try_charge(
     pins: *mut bindings::pins_cgroup,
     npages: c_ulong,
 ) -> c_int {
-    // SAFETY: Guaranteed by the function safety requirement.
-    let Some(pins) = (unsafe { borrow(pins) }) else {
-        return 0;
-    };
-    match counter::try_charge(levels(pins), pages(npages), CEILING) {
-        Ok(()) => 0,
-        Err(Refusal::Limit(depth)) => {
-            record_refusal(pins, depth);
-            ENOMEM.to_errno()
+    from_result(|| {
+        // SAFETY: Guaranteed by the function safety requirement.
+        if let Some(pins) = unsafe { borrow(pins) } {
+            try_charge(pins, pages(npages))?;
         }
-        // No limit refused an impossible count: no event.
-        Err(Refusal::TooLarge) => ENOMEM.to_errno(),
-    }
+        Ok(0)
+    })
 }
 
 /// Moves `npages` from `from` to `to` without checking limits; see

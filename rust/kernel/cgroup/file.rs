@@ -6,7 +6,7 @@
 use super::{Css, NotifierField, Subsystem};
 use crate::{
     bindings,
-    error::Result,
+    error::{from_result, Result},
     ffi::{c_char, c_int, c_void},
     seq_file::SeqFile,
     types::Opaque,
@@ -145,10 +145,10 @@ unsafe extern "C" fn show_callback<F: ControlFile>(
     let file = unsafe { OpenFile::from_raw((*sf).private.cast()) };
     // SAFETY: `sf` is valid and ours for the duration of the callback.
     let m = unsafe { SeqFile::from_raw(sf) };
-    match F::show(css, file, m) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| {
+        F::show(css, file, m)?;
+        Ok(0)
+    })
 }
 
 /// # Safety
@@ -170,10 +170,11 @@ unsafe extern "C" fn write_callback<F: ControlFile>(
     let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), nbytes) };
     // SAFETY: `of` is valid during the call.
     let file = unsafe { OpenFile::from_raw(of) };
-    match F::write(css, file, input) {
-        Ok(()) => isize::try_from(nbytes).unwrap_or(isize::MAX),
-        Err(e) => e.to_errno() as isize,
-    }
+    from_result(|| {
+        F::write(css, file, input)?;
+        // The whole write was consumed.
+        Ok(isize::try_from(nbytes)?)
+    })
 }
 
 /// # Safety
@@ -186,10 +187,10 @@ unsafe extern "C" fn open_callback<F: ControlFile>(of: *mut bindings::kernfs_ope
     let css = unsafe { Css::<F::Subsys>::from_raw(bindings::of_css(of)) };
     // SAFETY: `of` is valid until `release_callback` returns.
     let file = unsafe { OpenFile::from_raw(of) };
-    match F::open(css, file) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| {
+        F::open(css, file)?;
+        Ok(0)
+    })
 }
 
 /// # Safety
