@@ -65,7 +65,9 @@ pub struct PinsState {
     events: AtomicU64,
     /// Charges refused by this cgroup's own `pins.max`.
     events_local: AtomicU64,
+    #[pin]
     events_file: FileNotifier,
+    #[pin]
     events_local_file: FileNotifier,
     /// Open `pins.peak` files that were reset.
     #[pin]
@@ -82,8 +84,8 @@ impl Subsystem for Pins {
             level: Level::new(),
             events: AtomicU64::new(0),
             events_local: AtomicU64::new(0),
-            events_file: FileNotifier::new(),
-            events_local_file: FileNotifier::new(),
+            events_file <- FileNotifier::new(),
+            events_local_file <- FileNotifier::new(),
             peaks <- PeakWatchers::new(),
         }? Error)
     }

@@ -41,6 +41,7 @@ use core::{ops::Deref, ptr::NonNull};
 #[repr(C)]
 #[pin_data]
 pub struct Css<S: Subsystem> {
+    #[pin]
     pub(super) css: Opaque<bindings::cgroup_subsys_state>,
     #[pin]
     pub(super) state: S::State,

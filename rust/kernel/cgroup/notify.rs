@@ -2,7 +2,7 @@
 
 //! A control file's "modified" event: [`FileNotifier`].
 
-use crate::{bindings, types::Opaque};
+use crate::{bindings, init, init::PinInit, prelude::*, types::Opaque};
 use core::marker::PhantomData;
 
 /// Raises the "modified" event of a control file, which `poll()` and
@@ -12,17 +12,25 @@ use core::marker::PhantomData;
 /// in [`ControlFile::NOTIFIER`]. The cgroup core binds it to the file when it
 /// creates the file and unbinds it when it removes it.
 ///
+/// The C `struct cgroup_file` has a timer and a kernfs node that the cgroup
+/// core uses by address, so a notifier is pinned: it is created in place with
+/// [`FileNotifier::new`] inside the state and never moves.
+///
 /// # Invariants
 ///
-/// `self.0` is a `struct cgroup_file` that is all zero until the cgroup core
-/// binds it, and it does so only inside a [`Css`], which never moves.
+/// `file` is a `struct cgroup_file` that is all zero until the cgroup core
+/// binds it (sets up its timer and node), which it does only for a notifier
+/// inside a [`Css`]; it is pinned from its initialisation on.
 ///
 /// [`Subsystem::State`]: super::Subsystem::State
 /// [`ControlFile`]: super::ControlFile
 /// [`ControlFile::NOTIFIER`]: super::ControlFile::NOTIFIER
 /// [`Css`]: super::Css
-#[repr(transparent)]
-pub struct FileNotifier(Opaque<bindings::cgroup_file>);
+#[pin_data]
+pub struct FileNotifier {
+    #[pin]
+    file: Opaque<bindings::cgroup_file>,
+}
 
 // SAFETY: The cgroup core serialises all use of a `cgroup_file` with its own
 // lock, from any thread.
@@ -32,24 +40,20 @@ unsafe impl Sync for FileNotifier {}
 
 impl FileNotifier {
     /// Creates a notifier that is not bound to a file yet.
-    pub const fn new() -> Self {
-        // INVARIANT: All zero.
-        // SAFETY: An all-zero `struct cgroup_file` is the unbound state.
-        Self(Opaque::new(unsafe { core::mem::zeroed() }))
+    pub fn new() -> impl PinInit<Self> {
+        // INVARIANT: An all-zero `struct cgroup_file` is the unbound state.
+        pin_init!(Self {
+            file <- init::zeroed(),
+        })
     }
 
     /// Raises the file's modified event (rate-limited by the cgroup core).
     /// Does nothing while the file does not exist.
     pub fn notify(&self) {
-        // SAFETY: `self.0` is valid: all zero (unbound, which
-        // `cgroup_file_notify()` ignores) or bound by the cgroup core.
-        unsafe { bindings::cgroup_file_notify(self.0.get()) };
-    }
-}
-
-impl Default for FileNotifier {
-    fn default() -> Self {
-        Self::new()
+        // SAFETY: `self.file` is valid: all zero (unbound, which
+        // `cgroup_file_notify()` ignores) or bound by the cgroup core (type
+        // invariant).
+        unsafe { bindings::cgroup_file_notify(self.file.get()) };
     }
 }
 

@@ -8,7 +8,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
     bindings,
     error::Error,
-    init::PinInit,
+    init::{self, PinInit},
     prelude::*,
     types::{ForeignOwnable, Opaque},
 };
@@ -53,7 +53,7 @@ unsafe extern "C" fn css_alloc_callback<S: Subsystem>(
         try_pin_init!(Css::<S> {
             // All-zero is a valid initial `cgroup_subsys_state`; the cgroup
             // core initialises it after `css_alloc` returns.
-            css: Opaque::new(CSS_ZEROED),
+            css <- init::zeroed(),
             state <- S::alloc(parent),
         }? Error),
         GFP_KERNEL,
@@ -67,10 +67,6 @@ unsafe extern "C" fn css_alloc_callback<S: Subsystem>(
         Err(e) => e.to_ptr(),
     }
 }
-
-/// The initial value of a `Css`'s C part.
-// SAFETY: An all-zero `struct cgroup_subsys_state` is valid.
-const CSS_ZEROED: bindings::cgroup_subsys_state = unsafe { core::mem::zeroed() };
 
 /// # Safety
 ///
