@@ -92,9 +92,11 @@ impl<T> NotifierField<T> {
 ///
 /// # Examples
 ///
+/// As in the example controller of the [`cgroup`](crate::cgroup) module:
+///
 /// ```ignore
-/// const NOTIFIER: Option<NotifierField<PinsState>> =
-///     Some(kernel::cgroup_notifier!(PinsState, events_file));
+/// const NOTIFIER: Option<NotifierField<FooState>> =
+///     Some(kernel::cgroup_notifier!(FooState, events_file));
 /// ```
 #[macro_export]
 macro_rules! cgroup_notifier {

@@ -45,6 +45,14 @@ impl OpenFile {
 /// one local peak that restarts at every reset; each reset first folds the
 /// local peak into every registered file's value, so a reset through one
 /// file never loses what another file has seen since its own reset.
+///
+/// # Invariants
+///
+/// `head` is an initialised list, changed only with `lock` held. Its entries
+/// are the `list` members of the `struct cgroup_of_peak` records of exactly
+/// those open files whose peak is set (not `PEAK_UNSET`): [`Self::reset`]
+/// adds a file the first time it sets its peak and [`Self::release`] removes
+/// it before the open file, and with it the record, goes away.
 #[pin_data]
 pub struct PeakWatchers {
     #[pin]
@@ -81,9 +89,9 @@ impl PeakWatchers {
         let _guard = self.lock.lock();
         let (old_local, restart) = reset();
         let head = self.head.get();
-        // SAFETY: The list is initialised and only changes under `lock`;
-        // its entries are the `list` members of records of open files that
-        // are registered until their `release`, which takes `lock`.
+        // SAFETY: We hold `lock`, so the list does not change; its entries
+        // are `list` members of live `struct cgroup_of_peak` records (type
+        // invariant), so `record` is one of those records.
         unsafe {
             let mut pos = (*head).next;
             while pos != head {
@@ -97,8 +105,10 @@ impl PeakWatchers {
             }
         }
         if file.peak().is_none() {
-            // SAFETY: `file`'s record is valid until its `release`, which
-            // unregisters it under `lock`.
+            // SAFETY: We hold `lock`. `file`'s record is valid until its
+            // `release` and, its peak being unset, not on the list yet; from
+            // here on its peak is set, as the type invariant requires of the
+            // entries.
             unsafe {
                 bindings::list_add(core::ptr::addr_of_mut!((*file.peak_record()).list), head)
             };
@@ -112,7 +122,8 @@ impl PeakWatchers {
             return;
         }
         let _guard = self.lock.lock();
-        // SAFETY: A file whose peak is set is on the list (see `reset`).
+        // SAFETY: We hold `lock`, and a file whose peak is set is on the list
+        // (type invariant); its record is valid until `release` returns.
         unsafe { bindings::list_del(core::ptr::addr_of_mut!((*file.peak_record()).list)) };
     }
 }

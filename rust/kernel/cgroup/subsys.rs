@@ -127,11 +127,14 @@ impl SubsysDescriptor {
 ///
 /// # Examples
 ///
+/// For a controller `foo`, as in the example of the [`cgroup`](crate::cgroup)
+/// module:
+///
 /// ```ignore
 /// kernel::cgroup_subsys! {
-///     subsystem: Pins,
-///     symbol: pins_cgrp_subsys,
-///     files: [MaxFile, CurrentFile],
+///     subsystem: Foo,
+///     symbol: foo_cgrp_subsys,
+///     files: [EventsFile],
 /// }
 /// ```
 #[macro_export]
