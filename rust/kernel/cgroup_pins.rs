@@ -2,14 +2,18 @@
 
 //! The parts of mm that the pins cgroup controller calls.
 //!
+//! In C, a `struct pins_cgroup *` is the address of the pins controller's
+//! [`Css`], which is the address of the `struct cgroup_subsys_state` it
+//! embeds first.
+//!
 //! C header: [`include/linux/cgroup_pins.h`](srctree/include/linux/cgroup_pins.h)
 
 use crate::{
     bindings, build_assert,
-    cgroup::{CssRef, Subsystem},
+    cgroup::{Css, Subsystem},
     task::Task,
+    types::ARef,
 };
-use core::mem::ManuallyDrop;
 
 /// Moves the charge for the locked memory of `task`'s mm to `dst`, the pins
 /// cgroup `task` is migrating to, even above `dst`'s limit, if `task`'s
@@ -20,15 +24,14 @@ use core::mem::ManuallyDrop;
 /// moved, and a process that only shares the mm (a `vfork()` child, a
 /// `clone(CLONE_VM)` child without `CLONE_THREAD`) moves nothing.
 /// `S` must be the pins controller; anything else fails to build.
-pub fn move_locked_memory<S: Subsystem>(task: &Task, dst: CssRef<S>) {
+pub fn move_locked_memory<S: Subsystem>(task: &Task, dst: ARef<Css<S>>) {
     build_assert!(
         S::ID == bindings::cgroup_subsys_id_pins_cgrp_id,
         "only the pins controller charges locked memory"
     );
-    let dst = ManuallyDrop::new(dst);
+    let dst = ARef::into_raw(dst).cast::<bindings::pins_cgroup>();
     // SAFETY: `task` is a live task. `dst` is a css of the pins controller
     // (checked above), which is what a `struct pins_cgroup *` is, and the
-    // function takes over the reference `dst` owns, which is why `dst` is
-    // not dropped here.
-    unsafe { bindings::mm_locked_pins_move(task.0.get(), dst.as_raw().cast()) };
+    // function takes over the reference that `ARef::into_raw()` gave up.
+    unsafe { bindings::mm_locked_pins_move(task.0.get(), dst.as_ptr()) };
 }

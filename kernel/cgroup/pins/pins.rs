@@ -17,20 +17,25 @@
 //! memory controllers, the controller only limits cgroups below the root,
 //! and charging the root would put one shared counter on every pinning path.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::{
+    ptr::{self, NonNull},
+    sync::atomic::{AtomicU64, Ordering},
+};
 use kernel::{
     bindings,
     cgroup::{
-        self, ControlFile, Css, CssRef, FileNotifier, NotifierField, OpenFile, PeakWatchers,
-        Subsystem, TaskSet,
+        self, ControlFile, Css, FileNotifier, NotifierField, OpenFile, PeakWatchers, Subsystem,
+        TaskSet,
     },
     cgroup_pins,
+    error::from_result,
     ffi::{c_int, c_ulong},
     page::PAGE_SHIFT,
     prelude::*,
     seq_file::SeqFile,
     seq_print,
     task::Task,
+    types::ARef,
     warn_on_once,
 };
 
@@ -60,7 +65,9 @@ pub struct PinsState {
     events: AtomicU64,
     /// Charges refused by this cgroup's own `pins.max`.
     events_local: AtomicU64,
+    #[pin]
     events_file: FileNotifier,
+    #[pin]
     events_local_file: FileNotifier,
     /// Open `pins.peak` files that were reset.
     #[pin]
@@ -77,8 +84,8 @@ impl Subsystem for Pins {
             level: Level::new(),
             events: AtomicU64::new(0),
             events_local: AtomicU64::new(0),
-            events_file: FileNotifier::new(),
-            events_local_file: FileNotifier::new(),
+            events_file <- FileNotifier::new(),
+            events_local_file <- FileNotifier::new(),
             peaks <- PeakWatchers::new(),
         }? Error)
     }
@@ -88,7 +95,7 @@ impl Subsystem for Pins {
     /// are.
     fn attach(tasks: &mut TaskSet<Self>) {
         for (task, dst) in tasks.iter() {
-            cgroup_pins::move_locked_memory(task, CssRef::new(dst));
+            cgroup_pins::move_locked_memory(task, dst.into());
         }
     }
 }
@@ -136,6 +143,20 @@ fn levels_below_common(a: &Css<Pins>, b: &Css<Pins>) -> (usize, usize) {
         }
     }
     (below_a, below_b)
+}
+
+/// Charges `pages` to `pins` and its ancestors, all or nothing, and counts a
+/// refusal by a limit.
+fn try_charge(pins: &Css<Pins>, pages: u64) -> Result {
+    match counter::try_charge(levels(pins), pages, CEILING) {
+        Ok(()) => Ok(()),
+        Err(Refusal::Limit(depth)) => {
+            record_refusal(pins, depth);
+            Err(ENOMEM)
+        }
+        // No limit refused an impossible count: no event.
+        Err(Refusal::TooLarge) => Err(ENOMEM),
+    }
 }
 
 /// A page count from C, saturated to the counter's width.
@@ -257,45 +278,96 @@ kernel::cgroup_subsys! {
 }
 
 // The C interface, declared in `include/linux/cgroup_pins.h`. A
-// `struct pins_cgroup *` in C is a `CssRef<Pins>` when it carries a
-// reference and a `&Css<Pins>` when it is borrowed.
+// `struct pins_cgroup *` is the address of a `Css<Pins>` (see
+// `kernel::cgroup_pins`), or null for no cgroup. C owns a reference on it
+// between `pins_cgroup_get()` and `pins_cgroup_put()`, or
+// `mm_locked_pins_move()` for the reference `Pins::attach` hands over.
+
+/// Borrows the pins cgroup behind a `struct pins_cgroup *` from C.
+///
+/// # Safety
+///
+/// `pins` must be null or a pins cgroup that the caller holds a reference
+/// on for `'a`.
+unsafe fn borrow<'a>(pins: *mut bindings::pins_cgroup) -> Option<&'a Css<Pins>> {
+    if pins.is_null() {
+        return None;
+    }
+    // SAFETY: A non-null `pins` is a live css of `Pins` (see above), and the
+    // reference the caller holds keeps it alive for `'a`.
+    Some(unsafe { Css::from_raw(pins.cast()) })
+}
 
 /// Returns the pins cgroup of `task` with a reference held.
+///
+/// # Safety
+///
+/// `task` must point to a valid task.
 #[no_mangle]
-pub extern "C" fn pins_cgroup_get(task: &Task) -> Option<CssRef<Pins>> {
-    CssRef::of_task(task)
-}
-
-/// Puts a reference returned by [`pins_cgroup_get`].
-#[no_mangle]
-pub extern "C" fn pins_cgroup_put(pins: Option<CssRef<Pins>>) {
-    drop(pins);
-}
-
-/// Charges `npages` to `pins` and its ancestors, all or nothing.
-#[no_mangle]
-pub extern "C" fn pins_cgroup_try_charge(pins: Option<&Css<Pins>>, npages: c_ulong) -> c_int {
-    let Some(pins) = pins else { return 0 };
-    match counter::try_charge(levels(pins), pages(npages), CEILING) {
-        Ok(()) => 0,
-        Err(Refusal::Limit(depth)) => {
-            record_refusal(pins, depth);
-            ENOMEM.to_errno()
-        }
-        // No limit refused an impossible count: no event.
-        Err(Refusal::TooLarge) => ENOMEM.to_errno(),
+pub unsafe extern "C" fn pins_cgroup_get(
+    task: *mut bindings::task_struct,
+) -> *mut bindings::pins_cgroup {
+    // SAFETY: `task` is valid for the call (function safety requirement) and
+    // `Task` is a transparent wrapper of `struct task_struct`.
+    let task = unsafe { &*task.cast::<Task>() };
+    match Css::<Pins>::of_task(task) {
+        Some(pins) => ARef::into_raw(pins).as_ptr().cast(),
+        None => ptr::null_mut(),
     }
 }
 
-/// Moves `npages` from `from` to `to` without checking limits; see
-/// `pins_cgroup_move()` in `include/linux/cgroup_pins.h`. A `None` end
-/// only charges or only uncharges.
+/// Puts a reference returned by [`pins_cgroup_get`].
+///
+/// # Safety
+///
+/// `pins` must be null or a pins cgroup returned by [`pins_cgroup_get`]
+/// whose reference the caller gives up: it must not use `pins` afterwards.
 #[no_mangle]
-pub extern "C" fn pins_cgroup_move(
-    from: Option<&Css<Pins>>,
-    to: Option<&Css<Pins>>,
+pub unsafe extern "C" fn pins_cgroup_put(pins: *mut bindings::pins_cgroup) {
+    if let Some(pins) = NonNull::new(pins.cast::<Css<Pins>>()) {
+        // SAFETY: `pins` is a css of `Pins` on which the caller owns a
+        // reference and gives it up (function safety requirement); the
+        // `ARef` takes it over and puts it when dropped.
+        drop(unsafe { ARef::from_raw(pins) });
+    }
+}
+
+/// Charges `npages` to `pins` and its ancestors, all or nothing.
+///
+/// # Safety
+///
+/// `pins` must be null or a pins cgroup that the caller holds a reference
+/// on.
+#[no_mangle]
+pub unsafe extern "C" fn pins_cgroup_try_charge(
+    pins: *mut bindings::pins_cgroup,
+    npages: c_ulong,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: Guaranteed by the function safety requirement.
+        if let Some(pins) = unsafe { borrow(pins) } {
+            try_charge(pins, pages(npages))?;
+        }
+        Ok(0)
+    })
+}
+
+/// Moves `npages` from `from` to `to` without checking limits; see
+/// `pins_cgroup_move()` in `include/linux/cgroup_pins.h`. A null end
+/// only charges or only uncharges.
+///
+/// # Safety
+///
+/// `from` and `to` must each be null or a pins cgroup that the caller holds
+/// a reference on.
+#[no_mangle]
+pub unsafe extern "C" fn pins_cgroup_move(
+    from: *mut bindings::pins_cgroup,
+    to: *mut bindings::pins_cgroup,
     npages: c_ulong,
 ) {
+    // SAFETY: Guaranteed by the function safety requirement.
+    let (from, to) = unsafe { (borrow(from), borrow(to)) };
     let pages = pages(npages);
     let (below_from, below_to) = match (from, to) {
         (Some(from), Some(to)) => levels_below_common(from, to),
@@ -311,9 +383,17 @@ pub extern "C" fn pins_cgroup_move(
 }
 
 /// Returns `npages` charged by [`pins_cgroup_try_charge`].
+///
+/// # Safety
+///
+/// `pins` must be null or a pins cgroup that the caller holds a reference
+/// on.
 #[no_mangle]
-pub extern "C" fn pins_cgroup_uncharge(pins: Option<&Css<Pins>>, npages: c_ulong) {
-    let Some(pins) = pins else { return };
+pub unsafe extern "C" fn pins_cgroup_uncharge(pins: *mut bindings::pins_cgroup, npages: c_ulong) {
+    // SAFETY: Guaranteed by the function safety requirement.
+    let Some(pins) = (unsafe { borrow(pins) }) else {
+        return;
+    };
     let balanced = counter::uncharge(levels(pins), pages(npages));
     warn_on_once!(!balanced);
 }
