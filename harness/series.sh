@@ -278,7 +278,8 @@ do_bisect_check() {
 					"$wt/scripts/kconfig/merge_config.sh" -m -O "$obj" \
 						"$obj/.config" "$frag" "$SERIES/variant-$v.config" &&
 					"${km[@]}" olddefconfig &&
-					"${km[@]}" -j"$JOBS" bzImage
+					"${km[@]}" -j"$JOBS" bzImage &&
+					bisect_selftests "$wt" "$obj" "${km[@]}"
 			} >"$log" 2>&1; then
 				printf '%-8s %2d/%d %-60s FAILED to build (log: %s)\n' "$v" "$i" "$n" "$p" "$log"
 				tail -n 30 "$log"
@@ -294,6 +295,16 @@ do_bisect_check() {
 		done
 	done
 	return "$rc"
+}
+
+# The cgroup selftests as kselftest builds them, warnings as errors: the
+# series' selftest patches must build where they are too.
+bisect_selftests() {
+	local wt=$1 obj=$2
+	shift 2
+	"$@" headers &&
+		make -C "$wt/tools/testing/selftests" O="$obj" TARGETS=cgroup \
+			FORCE_TARGETS=1 USERCFLAGS="-O2 -Werror" -j"$JOBS" all
 }
 
 # Compiler or clippy warnings in a file the series has added or changed
