@@ -164,7 +164,7 @@ static int hook_expect(int fd, long pages)
 	return 0;
 }
 
-static void hook_close(int *fd)
+static void close_fd(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd);
@@ -611,7 +611,7 @@ static int test_pins_hook_charge(const char *root)
 	ret = KSFT_PASS;
 
 cleanup:
-	hook_close(&fd);
+	close_fd(&fd);
 	cg_enter_current(root);
 	cg_destroy(child);
 	free(child);
@@ -687,7 +687,7 @@ static int test_pins_hook_ancestor(const char *root)
 	    pins_expect(child, "pins.current", 11) || hook_expect(fd, 11))
 		goto cleanup;
 
-	hook_close(&fd);
+	close_fd(&fd);
 	if (pins_expect(parent, "pins.current", 0) ||
 	    pins_expect(child, "pins.current", 0))
 		goto cleanup;
@@ -695,7 +695,7 @@ static int test_pins_hook_ancestor(const char *root)
 	ret = KSFT_PASS;
 
 cleanup:
-	hook_close(&fd);
+	close_fd(&fd);
 	pins_destroy_pair(root, &parent, &child);
 
 	return ret;
@@ -748,13 +748,13 @@ static int test_pins_hook_hierarchy_sum(const char *root)
 	    pins_expect(parent, "pins.current", 6))
 		goto cleanup;
 
-	hook_close(&fd_b);
+	close_fd(&fd_b);
 	if (pins_expect(child_a, "pins.current", 1) ||
 	    pins_expect(child_b, "pins.current", 0) ||
 	    pins_expect(parent, "pins.current", 1))
 		goto cleanup;
 
-	hook_close(&fd_a);
+	close_fd(&fd_a);
 	if (pins_expect(child_a, "pins.current", 0) ||
 	    pins_expect(parent, "pins.current", 0))
 		goto cleanup;
@@ -762,8 +762,8 @@ static int test_pins_hook_hierarchy_sum(const char *root)
 	ret = KSFT_PASS;
 
 cleanup:
-	hook_close(&fd_a);
-	hook_close(&fd_b);
+	close_fd(&fd_a);
+	close_fd(&fd_b);
 	cg_enter_current(root);
 	cg_destroy(child_a);
 	cg_destroy(child_b);
@@ -847,7 +847,7 @@ static int test_pins_hook_migrate(const char *root)
 	ret = KSFT_PASS;
 
 cleanup:
-	hook_close(&fd);
+	close_fd(&fd);
 	cg_enter_current(root);
 	cg_destroy(cg_a);
 	cg_destroy(cg_b);
@@ -896,14 +896,14 @@ static int test_pins_hook_rmdir(const char *root)
 	if (pins_expect(parent, "pins.current", 5) || hook_expect(fd, 5))
 		goto cleanup;
 
-	hook_close(&fd);
+	close_fd(&fd);
 	if (pins_expect(parent, "pins.current", 0))
 		goto cleanup;
 
 	ret = KSFT_PASS;
 
 cleanup:
-	hook_close(&fd);
+	close_fd(&fd);
 	pins_destroy_pair(root, &parent, &child);
 
 	return ret;
@@ -937,19 +937,19 @@ static int test_pins_hook_close_uncharges(const char *root)
 	    hook_expect(fd1, 4) || hook_expect(fd2, 2))
 		goto cleanup;
 
-	hook_close(&fd1);
+	close_fd(&fd1);
 	if (pins_expect(child, "pins.current", 2) || hook_expect(fd2, 2))
 		goto cleanup;
 
-	hook_close(&fd2);
+	close_fd(&fd2);
 	if (pins_expect(child, "pins.current", 0))
 		goto cleanup;
 
 	ret = KSFT_PASS;
 
 cleanup:
-	hook_close(&fd1);
-	hook_close(&fd2);
+	close_fd(&fd1);
+	close_fd(&fd2);
 	cg_enter_current(root);
 	cg_destroy(child);
 	free(child);
@@ -1040,7 +1040,7 @@ static int test_pins_hook_events(const char *root)
 	ret = KSFT_PASS;
 
 cleanup:
-	hook_close(&fd);
+	close_fd(&fd);
 	pins_destroy_pair(root, &parent, &child);
 
 	return ret;
@@ -1133,7 +1133,7 @@ static int test_pins_hook_events_notify(const char *root)
 cleanup:
 	if (ifd >= 0)
 		close(ifd);
-	hook_close(&fd);
+	close_fd(&fd);
 	cg_enter_current(root);
 	cg_destroy(cg);
 	free(local);
@@ -1248,7 +1248,7 @@ cleanup:
 		close(p2);
 	if (p1 >= 0)
 		close(p1);
-	hook_close(&fd);
+	close_fd(&fd);
 	cg_enter_current(root);
 	cg_destroy(cg);
 	free(peak);
@@ -1361,7 +1361,7 @@ static int test_peak_refused(const char *root)
 cleanup:
 	if (peak_fd >= 0)
 		close(peak_fd);
-	hook_close(&fd);
+	close_fd(&fd);
 	pins_destroy_pair(root, &parent, &child);
 	free(peak);
 
@@ -1454,7 +1454,7 @@ static int test_charge_zero_over_limit(const char *root)
 	    pins_expect_all_events(parent, 2, 1))
 		goto cleanup;
 
-	hook_close(&fd);
+	close_fd(&fd);
 	if (pins_expect(child, "pins.current", 0) ||
 	    pins_expect(parent, "pins.current", 0))
 		goto cleanup;
@@ -1462,7 +1462,7 @@ static int test_charge_zero_over_limit(const char *root)
 	ret = KSFT_PASS;
 
 cleanup:
-	hook_close(&fd);
+	close_fd(&fd);
 	pins_destroy_pair(root, &parent, &child);
 
 	return ret;
@@ -1565,7 +1565,7 @@ static int test_charge_absurd(const char *root)
 	ret = KSFT_PASS;
 
 cleanup:
-	hook_close(&fd);
+	close_fd(&fd);
 	cg_enter_current(root);
 	cg_destroy(cg);
 	free(cg);
