@@ -169,15 +169,26 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* Fill @buf, PATH_MAX bytes, with "@dir/@name". Returns 0 or -1. */
+static int path_of(char *buf, const char *dir, const char *name)
+{
+	if (snprintf(buf, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX) {
+		ksft_print_msg("path too long: %s/%s\n", dir, name);
+		return -1;
+	}
+
+	return 0;
+}
+
 /*
  * Setup of both fixtures: skip without cgroup v2 or the pins controller,
  * and without the charge hook if @hook; otherwise make a cgroup named
- * after the test below @root (PATH_MAX bytes, filled in here) with pins
- * enabled for its children, in @parent, and its child "child", in @cg.
+ * after the test below @root with pins enabled for its children, @parent,
+ * and its child "child", @cg (all three PATH_MAX bytes, filled in here).
  * Teardown only follows a complete setup: a partial one is undone here.
  */
 static void cgroups_setup(struct __test_metadata *_metadata, char *root,
-			  char **parent, char **cg, bool hook)
+			  char *parent, char *cg, bool hook)
 {
 	char name[NAME_MAX];
 	int ret;
@@ -196,89 +207,88 @@ static void cgroups_setup(struct __test_metadata *_metadata, char *root,
 		SKIP(return, "pins test hook not built");
 
 	snprintf(name, sizeof(name), "pins_test_%s", _metadata->name);
-	ret = pins_create_pair(root, name, parent, cg);
-	if (ret)
-		pins_destroy_pair(root, parent, cg);
+	ASSERT_EQ(0, path_of(parent, root, name));
+	ASSERT_EQ(0, path_of(cg, parent, "child"));
+	ret = pins_create(parent, true);
+	if (!ret)
+		ret = pins_create(cg, false);
+	if (ret) {
+		cg_destroy(cg);
+		cg_destroy(parent);
+	}
 	ASSERT_EQ(0, ret);
 }
 
 /*
- * Teardown of both fixtures: move back to @root and remove @extra, if the
- * test made it, then the cgroups cgroups_setup() made.
+ * Teardown of both fixtures: remove @extra, if the test made it, and the
+ * cgroups cgroups_setup() made.
+ *
+ * It is a FIXTURE_TEARDOWN_PARENT(): with this kselftest_harness.h, a
+ * FIXTURE_TEARDOWN() is skipped after a failed ASSERT_*() when the
+ * compiler keeps the harness's pid of the test process in a register,
+ * which longjmp() resets, and it is at -O2. Teardown then runs once, in
+ * the test's process after a failed assertion or in its parent after the
+ * test's process has exited, so it uses nothing of the test's process:
+ * the fixture holds the cgroups' paths, not pointers to them, and no fd,
+ * since the test's fds close when its process exits. The fixture is then
+ * shared memory, shared with a child the test forks too.
  */
-static void cgroups_teardown(const char *root, char **parent, char **cg,
-			     char **extra)
+static void cgroups_teardown(const char *root, const char *parent,
+			     const char *cg, const char *extra)
 {
+	/* cg_destroy() kills what is inside: that mustn't be us. */
 	cg_enter_current(root);
 	if (*extra)
-		cg_destroy(*extra);
-	free(*extra);
-	*extra = NULL;
-	pins_destroy_pair(root, parent, cg);
+		cg_destroy(extra);
+	cg_destroy(cg);
+	cg_destroy(parent);
 }
 
 /* Make @name below @cgroup, without enabling pins in it, as @extra. */
-static int make_extra(const char *cgroup, const char *name, char **extra)
+static int make_extra(const char *cgroup, const char *name, char *extra)
 {
-	*extra = cg_name(cgroup, name);
-	if (!*extra)
+	if (path_of(extra, cgroup, name))
 		return -1;
 
-	return pins_create(*extra, false);
+	return pins_create(extra, false);
 }
 
 /* The interface files, on a parent and child pins is enabled in. */
 FIXTURE(pins) {
 	char root[PATH_MAX];
-	char *parent;	/* pins enabled for its children */
-	char *cg;	/* the test's cgroup, a child of parent */
-	char *extra;	/* one more cgroup, if the test wants one */
+	char parent[PATH_MAX];	/* pins enabled for its children */
+	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
+	char extra[PATH_MAX];	/* one more cgroup, if the test made one */
 };
 
 FIXTURE_SETUP(pins)
 {
-	cgroups_setup(_metadata, self->root, &self->parent, &self->cg, false);
+	cgroups_setup(_metadata, self->root, self->parent, self->cg, false);
 }
 
-FIXTURE_TEARDOWN(pins)
+FIXTURE_TEARDOWN_PARENT(pins)
 {
-	cgroups_teardown(self->root, &self->parent, &self->cg, &self->extra);
+	cgroups_teardown(self->root, self->parent, self->cg, self->extra);
 }
 
 /* The charge path, driven through the hook, on the same cgroups. */
 FIXTURE(hook) {
 	char root[PATH_MAX];
-	char *parent;	/* pins enabled for its children */
-	char *cg;	/* the test's cgroup, a child of parent */
-	char *extra;	/* one more cgroup, if the test wants one */
-	int fd;		/* a hook fd, or -1 */
-	int fd2;	/* a second one, or -1 */
-	int peak[3];	/* open pins.peak files, or -1 */
-	int ifd;	/* an inotify instance, or -1 */
-	pid_t pid;	/* a child, or 0 */
+	char parent[PATH_MAX];	/* pins enabled for its children */
+	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
+	char extra[PATH_MAX];	/* one more cgroup, if the test made one */
+	pid_t pid;		/* a child of the test, or 0 */
 };
 
 FIXTURE_SETUP(hook)
 {
-	self->fd = -1;
-	self->fd2 = -1;
-	self->peak[0] = -1;
-	self->peak[1] = -1;
-	self->peak[2] = -1;
-	self->ifd = -1;
-	cgroups_setup(_metadata, self->root, &self->parent, &self->cg, true);
+	cgroups_setup(_metadata, self->root, self->parent, self->cg, true);
 }
 
-FIXTURE_TEARDOWN(hook)
+FIXTURE_TEARDOWN_PARENT(hook)
 {
-	close_fd(&self->fd);
-	close_fd(&self->fd2);
-	close_fd(&self->peak[0]);
-	close_fd(&self->peak[1]);
-	close_fd(&self->peak[2]);
-	close_fd(&self->ifd);
 	pins_kill(&self->pid);
-	cgroups_teardown(self->root, &self->parent, &self->cg, &self->extra);
+	cgroups_teardown(self->root, self->parent, self->cg, self->extra);
 }
 
 /*
@@ -365,7 +375,7 @@ TEST_F(pins, files)
 	ASSERT_EQ(0, pins_files_present(self->parent));
 	ASSERT_EQ(0, pins_files_present(self->cg));
 
-	ASSERT_EQ(0, make_extra(self->cg, "grandchild", &self->extra));
+	ASSERT_EQ(0, make_extra(self->cg, "grandchild", self->extra));
 
 	/* pins isn't enabled in the child's subtree_control yet. */
 	ASSERT_EQ(0, pins_files_absent(self->extra));
@@ -530,30 +540,31 @@ TEST_F(pins, current_readonly)
 TEST_F(hook, charge)
 {
 	const char *cg = self->cg;
+	int fd;
 
 	ASSERT_EQ(0, pins_set_max(cg, 8));
 
-	self->fd = hook_open(self->root, cg);
-	ASSERT_LE(0, self->fd);
+	fd = hook_open(self->root, cg);
+	ASSERT_LE(0, fd);
 
-	ASSERT_EQ(0, hook_expect(self->fd, 0));
+	ASSERT_EQ(0, hook_expect(fd, 0));
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 8, 0));
-	ASSERT_EQ(0, hook_expect(self->fd, 8));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 8, 0));
+	ASSERT_EQ(0, hook_expect(fd, 8));
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 8));
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 1, -ENOMEM));
-	ASSERT_EQ(0, hook_expect(self->fd, 8));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, hook_expect(fd, 8));
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 8));
 
 	/* Can't give back more than this fd holds. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", 9, -EINVAL));
-	ASSERT_EQ(0, hook_expect(self->fd, 8));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 9, -EINVAL));
+	ASSERT_EQ(0, hook_expect(fd, 8));
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 8));
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", 8, 0));
-	ASSERT_EQ(0, hook_expect(self->fd, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 8, 0));
+	ASSERT_EQ(0, hook_expect(fd, 0));
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 
 	/* The limit itself didn't move. */
@@ -568,46 +579,47 @@ TEST_F(hook, charge)
 TEST_F(hook, ancestor)
 {
 	const char *parent = self->parent, *child = self->cg;
+	int fd;
 
 	ASSERT_EQ(0, pins_set_max(parent, 10));
 	ASSERT_EQ(0, pins_expect(child, "pins.max", PINS_MAX));
 
-	self->fd = hook_open(self->root, child);
-	ASSERT_LE(0, self->fd);
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 6, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 6, 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 6));
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 6));
 
 	/* The parent would go over: the child must not keep the 5 either. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 5, -ENOMEM));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, -ENOMEM));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 6));
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 6));
-	ASSERT_EQ(0, hook_expect(self->fd, 6));
+	ASSERT_EQ(0, hook_expect(fd, 6));
 
 	/* Exactly at the limit is fine. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 4, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 4, 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 10));
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 10));
-	ASSERT_EQ(0, hook_expect(self->fd, 10));
+	ASSERT_EQ(0, hook_expect(fd, 10));
 
 	/* A limit below the current usage is accepted, nothing is taken. */
 	ASSERT_EQ(0, pins_set_max(parent, 2));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 10));
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 10));
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 10));
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 10));
 
 	ASSERT_EQ(0, pins_set_max(parent, PINS_MAX));
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 1, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 11));
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 11));
-	ASSERT_EQ(0, hook_expect(self->fd, 11));
+	ASSERT_EQ(0, hook_expect(fd, 11));
 
-	close_fd(&self->fd);
+	close_fd(&fd);
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 0));
 }
@@ -615,36 +627,37 @@ TEST_F(hook, ancestor)
 /* A parent's pins.current is the sum of its children's. */
 TEST_F(hook, hierarchy_sum)
 {
-	const char *parent = self->parent, *child_a = self->cg, *child_b;
+	const char *parent = self->parent, *child_a = self->cg;
+	const char *child_b = self->extra;
+	int fd_a, fd_b;
 
-	ASSERT_EQ(0, make_extra(parent, "child_b", &self->extra));
-	child_b = self->extra;
+	ASSERT_EQ(0, make_extra(parent, "child_b", self->extra));
 
-	self->fd = hook_open(self->root, child_a);
-	ASSERT_LE(0, self->fd);
-	self->fd2 = hook_open(self->root, child_b);
-	ASSERT_LE(0, self->fd2);
+	fd_a = hook_open(self->root, child_a);
+	ASSERT_LE(0, fd_a);
+	fd_b = hook_open(self->root, child_b);
+	ASSERT_LE(0, fd_b);
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 3, 0));
-	ASSERT_EQ(0, hook_cmd(self->fd2, "charge", 5, 0));
+	ASSERT_EQ(0, hook_cmd(fd_a, "charge", 3, 0));
+	ASSERT_EQ(0, hook_cmd(fd_b, "charge", 5, 0));
 
 	ASSERT_EQ(0, pins_expect(child_a, "pins.current", 3));
 	ASSERT_EQ(0, pins_expect(child_b, "pins.current", 5));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 8));
-	ASSERT_EQ(0, hook_expect(self->fd, 3));
-	ASSERT_EQ(0, hook_expect(self->fd2, 5));
+	ASSERT_EQ(0, hook_expect(fd_a, 3));
+	ASSERT_EQ(0, hook_expect(fd_b, 5));
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", 2, 0));
+	ASSERT_EQ(0, hook_cmd(fd_a, "uncharge", 2, 0));
 	ASSERT_EQ(0, pins_expect(child_a, "pins.current", 1));
 	ASSERT_EQ(0, pins_expect(child_b, "pins.current", 5));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 6));
 
-	close_fd(&self->fd2);
+	close_fd(&fd_b);
 	ASSERT_EQ(0, pins_expect(child_a, "pins.current", 1));
 	ASSERT_EQ(0, pins_expect(child_b, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 1));
 
-	close_fd(&self->fd);
+	close_fd(&fd_a);
 	ASSERT_EQ(0, pins_expect(child_a, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 }
@@ -655,46 +668,48 @@ TEST_F(hook, hierarchy_sum)
  */
 TEST_F(hook, migrate)
 {
-	const char *cg_a = self->cg, *cg_b;
+	const char *cg_a = self->cg, *cg_b = self->extra;
+	pid_t pid;
+	int fd;
 
-	ASSERT_EQ(0, make_extra(self->parent, "b", &self->extra));
-	cg_b = self->extra;
+	ASSERT_EQ(0, make_extra(self->parent, "b", self->extra));
 
 	ASSERT_EQ(0, cg_enter_current(cg_a));
 
-	self->fd = open(PINS_HOOK, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->fd) {
+	fd = open(PINS_HOOK, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd) {
 		TH_LOG("open %s: %s", PINS_HOOK, strerror(errno));
 	}
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 2, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 2, 0));
 
 	ASSERT_EQ(0, cg_enter_current(cg_b));
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 1, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, 0));
 	ASSERT_EQ(0, pins_expect(cg_a, "pins.current", 3));
 	ASSERT_EQ(0, pins_expect(cg_b, "pins.current", 0));
 
 	/* A child in cg_b charging through the inherited fd charges cg_a. */
 	fflush(stdout);
-	self->pid = fork();
-	ASSERT_LE(0, self->pid) {
+	pid = fork();
+	ASSERT_LE(0, pid) {
 		TH_LOG("fork: %s", strerror(errno));
-		self->pid = 0;
 	}
-	if (self->pid == 0)
-		_exit(hook_cmd(self->fd, "charge", 1, 0) ? EXIT_FAILURE :
+	if (pid == 0)
+		_exit(hook_cmd(fd, "charge", 1, 0) ? EXIT_FAILURE :
 		      EXIT_SUCCESS);
+	/* The fixture is shared with the child: only we may store this. */
+	self->pid = pid;
 
 	ASSERT_EQ(0, pins_reap(&self->pid));
 
 	ASSERT_EQ(0, pins_expect(cg_a, "pins.current", 4));
 	ASSERT_EQ(0, pins_expect(cg_b, "pins.current", 0));
-	ASSERT_EQ(0, hook_expect(self->fd, 4));
+	ASSERT_EQ(0, hook_expect(fd, 4));
 
 	ASSERT_EQ(0, cg_enter_current(self->root));
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", 4, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 4, 0));
 	ASSERT_EQ(0, pins_expect(cg_a, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(cg_b, "pins.current", 0));
 }
@@ -706,11 +721,12 @@ TEST_F(hook, migrate)
 TEST_F(hook, rmdir)
 {
 	const char *parent = self->parent, *child = self->cg;
+	int fd;
 
-	self->fd = hook_open(self->root, child);
-	ASSERT_LE(0, self->fd);
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 5, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 5));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 5));
 
@@ -723,9 +739,9 @@ TEST_F(hook, rmdir)
 	ASSERT_EQ(ENOENT, errno);
 
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 5));
-	ASSERT_EQ(0, hook_expect(self->fd, 5));
+	ASSERT_EQ(0, hook_expect(fd, 5));
 
-	close_fd(&self->fd);
+	close_fd(&fd);
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 }
 
@@ -733,23 +749,24 @@ TEST_F(hook, rmdir)
 TEST_F(hook, close_uncharges)
 {
 	const char *cg = self->cg;
+	int fd1, fd2;
 
-	self->fd = hook_open(self->root, cg);
-	ASSERT_LE(0, self->fd);
-	self->fd2 = hook_open(self->root, cg);
-	ASSERT_LE(0, self->fd2);
+	fd1 = hook_open(self->root, cg);
+	ASSERT_LE(0, fd1);
+	fd2 = hook_open(self->root, cg);
+	ASSERT_LE(0, fd2);
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 4, 0));
-	ASSERT_EQ(0, hook_cmd(self->fd2, "charge", 2, 0));
+	ASSERT_EQ(0, hook_cmd(fd1, "charge", 4, 0));
+	ASSERT_EQ(0, hook_cmd(fd2, "charge", 2, 0));
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 6));
-	ASSERT_EQ(0, hook_expect(self->fd, 4));
-	ASSERT_EQ(0, hook_expect(self->fd2, 2));
+	ASSERT_EQ(0, hook_expect(fd1, 4));
+	ASSERT_EQ(0, hook_expect(fd2, 2));
 
-	close_fd(&self->fd);
+	close_fd(&fd1);
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 2));
-	ASSERT_EQ(0, hook_expect(self->fd2, 2));
+	ASSERT_EQ(0, hook_expect(fd2, 2));
 
-	close_fd(&self->fd2);
+	close_fd(&fd2);
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 }
 
@@ -779,33 +796,34 @@ static int pins_expect_all_events(const char *cgroup, long events,
 TEST_F(hook, events)
 {
 	const char *parent = self->parent, *child = self->cg;
+	int fd;
 
 	ASSERT_EQ(0, pins_expect_all_events(parent, 0, 0));
 	ASSERT_EQ(0, pins_expect_all_events(child, 0, 0));
 
 	ASSERT_EQ(0, pins_set_max(parent, 4));
-	self->fd = hook_open(self->root, child);
-	ASSERT_LE(0, self->fd);
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
 
 	/* Within the limits: no event. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 4, 0));
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", 4, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 4, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 4, 0));
 	ASSERT_EQ(0, pins_expect_all_events(parent, 0, 0));
 	ASSERT_EQ(0, pins_expect_all_events(child, 0, 0));
 
 	/* Refused by the parent's limit: counted at the parent only. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 5, -ENOMEM));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, -ENOMEM));
 	ASSERT_EQ(0, pins_expect_all_events(parent, 1, 1));
 	ASSERT_EQ(0, pins_expect_all_events(child, 0, 0));
 
 	/* Refused by the child's limit: local to it, hierarchical above. */
 	ASSERT_EQ(0, pins_set_max(child, 2));
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 3, -ENOMEM));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 3, -ENOMEM));
 	ASSERT_EQ(0, pins_expect_all_events(parent, 2, 1));
 	ASSERT_EQ(0, pins_expect_all_events(child, 1, 1));
 
 	/* Both limits would refuse: the child's, met first, is the one. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 5, -ENOMEM));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, -ENOMEM));
 	ASSERT_EQ(0, pins_expect_all_events(parent, 3, 1));
 	ASSERT_EQ(0, pins_expect_all_events(child, 2, 2));
 
@@ -835,45 +853,45 @@ TEST_F(hook, events_notify)
 {
 	char events[PATH_MAX], local[PATH_MAX];
 	const char *cg = self->cg;
-	int wd;
+	int fd, ifd, wd;
 
-	snprintf(events, sizeof(events), "%s/pins.events", cg);
-	snprintf(local, sizeof(local), "%s/pins.events.local", cg);
+	ASSERT_EQ(0, path_of(events, cg, "pins.events"));
+	ASSERT_EQ(0, path_of(local, cg, "pins.events.local"));
 	ASSERT_EQ(0, pins_set_max(cg, 1));
-	self->fd = hook_open(self->root, cg);
-	ASSERT_LE(0, self->fd);
+	fd = hook_open(self->root, cg);
+	ASSERT_LE(0, fd);
 
-	self->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	ASSERT_LE(0, self->ifd) {
+	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	ASSERT_LE(0, ifd) {
 		TH_LOG("inotify_init1: %s", strerror(errno));
 	}
-	wd = inotify_add_watch(self->ifd, events, IN_MODIFY);
+	wd = inotify_add_watch(ifd, events, IN_MODIFY);
 	ASSERT_LE(0, wd) {
 		TH_LOG("inotify_add_watch %s: %s", events, strerror(errno));
 	}
 
 	/* A successful charge is no event. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 1, 0));
-	ASSERT_EQ(0, wait_inotify_event(self->ifd, 200)) {
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, 0));
+	ASSERT_EQ(0, wait_inotify_event(ifd, 200)) {
 		TH_LOG("event on %s without a refusal", events);
 	}
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 1, -ENOMEM));
-	ASSERT_EQ(1, wait_inotify_event(self->ifd, 2000)) {
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(1, wait_inotify_event(ifd, 2000)) {
 		TH_LOG("no modified event on %s", events);
 	}
 
-	inotify_rm_watch(self->ifd, wd);
-	wd = inotify_add_watch(self->ifd, local, IN_MODIFY);
+	inotify_rm_watch(ifd, wd);
+	wd = inotify_add_watch(ifd, local, IN_MODIFY);
 	ASSERT_LE(0, wd) {
 		TH_LOG("inotify_add_watch %s: %s", local, strerror(errno));
 	}
 	/* The core rate-limits events per file: wait out its interval. */
 	usleep(100 * 1000);
-	while (wait_inotify_event(self->ifd, 0) == 1)
+	while (wait_inotify_event(ifd, 0) == 1)
 		;
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 1, -ENOMEM));
-	ASSERT_EQ(1, wait_inotify_event(self->ifd, 2000)) {
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(1, wait_inotify_event(ifd, 2000)) {
 		TH_LOG("no modified event on %s", local);
 	}
 	ASSERT_EQ(0, pins_expect_all_events(cg, 2, 2));
@@ -916,62 +934,62 @@ static int peak_fd_reset(int fd)
  */
 TEST_F(hook, peak)
 {
-	int *p1 = &self->peak[0], *p2 = &self->peak[1], *p3 = &self->peak[2];
 	const char *cg = self->cg;
 	char peak[PATH_MAX];
+	int fd, p1, p2, p3;
 
-	snprintf(peak, sizeof(peak), "%s/pins.peak", cg);
+	ASSERT_EQ(0, path_of(peak, cg, "pins.peak"));
 	ASSERT_EQ(0, pins_expect(cg, "pins.peak", 0));
-	self->fd = hook_open(self->root, cg);
-	ASSERT_LE(0, self->fd);
+	fd = hook_open(self->root, cg);
+	ASSERT_LE(0, fd);
 
 	/* Peak 5, usage 1. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 5, 0));
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", 4, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 4, 0));
 	ASSERT_EQ(0, pins_expect(cg, "pins.peak", 5));
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 1));
 
 	/* p1 resets to the usage, then follows it up. */
-	*p1 = open(peak, O_RDWR);
-	ASSERT_LE(0, *p1) {
+	p1 = open(peak, O_RDWR);
+	ASSERT_LE(0, p1) {
 		TH_LOG("open %s: %s", peak, strerror(errno));
 	}
-	ASSERT_EQ(0, peak_fd_expect(*p1, "p1", 5));
-	ASSERT_EQ(0, peak_fd_reset(*p1));
-	ASSERT_EQ(0, peak_fd_expect(*p1, "p1 after reset", 1));
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 2, 0));
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", 2, 0));
-	ASSERT_EQ(0, peak_fd_expect(*p1, "p1", 3));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1", 5));
+	ASSERT_EQ(0, peak_fd_reset(p1));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1 after reset", 1));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 2, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 2, 0));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1", 3));
 	ASSERT_EQ(0, pins_expect(cg, "pins.peak", 5));
 
 	/* A reset through p2 leaves what p1 has seen alone. */
-	*p2 = open(peak, O_RDWR);
-	ASSERT_LE(0, *p2) {
+	p2 = open(peak, O_RDWR);
+	ASSERT_LE(0, p2) {
 		TH_LOG("open %s: %s", peak, strerror(errno));
 	}
-	ASSERT_EQ(0, peak_fd_reset(*p2));
-	ASSERT_EQ(0, peak_fd_expect(*p2, "p2", 1));
-	ASSERT_EQ(0, peak_fd_expect(*p1, "p1 after p2's reset", 3));
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 1, 0));
-	ASSERT_EQ(0, peak_fd_expect(*p2, "p2", 2));
-	ASSERT_EQ(0, peak_fd_expect(*p1, "p1", 3));
+	ASSERT_EQ(0, peak_fd_reset(p2));
+	ASSERT_EQ(0, peak_fd_expect(p2, "p2", 1));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1 after p2's reset", 3));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, 0));
+	ASSERT_EQ(0, peak_fd_expect(p2, "p2", 2));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1", 3));
 
 	/* Beyond every peak: all follow. A fresh open shows the all-time. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 5, 0));
-	ASSERT_EQ(0, peak_fd_expect(*p1, "p1", 7));
-	ASSERT_EQ(0, peak_fd_expect(*p2, "p2", 7));
-	*p3 = open(peak, O_RDONLY);
-	ASSERT_LE(0, *p3) {
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1", 7));
+	ASSERT_EQ(0, peak_fd_expect(p2, "p2", 7));
+	p3 = open(peak, O_RDONLY);
+	ASSERT_LE(0, p3) {
 		TH_LOG("open %s: %s", peak, strerror(errno));
 	}
-	ASSERT_EQ(0, peak_fd_expect(*p3, "p3", 7));
+	ASSERT_EQ(0, peak_fd_expect(p3, "p3", 7));
 
 	/* A reset as usage drops shows the lower usage. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", 6, 0));
-	ASSERT_EQ(0, peak_fd_reset(*p1));
-	ASSERT_EQ(0, peak_fd_expect(*p1, "p1 after second reset", 1));
-	ASSERT_EQ(0, peak_fd_expect(*p2, "p2", 7));
-	ASSERT_EQ(0, peak_fd_expect(*p3, "p3", 7));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 6, 0));
+	ASSERT_EQ(0, peak_fd_reset(p1));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1 after second reset", 1));
+	ASSERT_EQ(0, peak_fd_expect(p2, "p2", 7));
+	ASSERT_EQ(0, peak_fd_expect(p3, "p3", 7));
 }
 
 /*
@@ -1007,48 +1025,48 @@ static int refused_leaves_peaks(int fd, int peak_fd, const char *parent,
 TEST_F(hook, peak_refused)
 {
 	const char *parent = self->parent, *child = self->cg;
-	int *peak_fd = &self->peak[0];
+	int fd, peak_fd;
 	char peak[PATH_MAX];
 
-	snprintf(peak, sizeof(peak), "%s/pins.peak", child);
+	ASSERT_EQ(0, path_of(peak, child, "pins.peak"));
 
 	ASSERT_EQ(0, pins_set_max(parent, 8));
 	ASSERT_EQ(0, pins_expect(child, "pins.max", PINS_MAX));
 	ASSERT_EQ(0, pins_expect(child, "pins.peak", 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.peak", 0));
 
-	*peak_fd = open(peak, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, *peak_fd) {
+	peak_fd = open(peak, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, peak_fd) {
 		TH_LOG("open %s: %s", peak, strerror(errno));
 	}
-	ASSERT_EQ(0, peak_fd_reset(*peak_fd));
-	ASSERT_EQ(0, peak_fd_expect(*peak_fd, "reset child pins.peak", 0));
+	ASSERT_EQ(0, peak_fd_reset(peak_fd));
+	ASSERT_EQ(0, peak_fd_expect(peak_fd, "reset child pins.peak", 0));
 
-	self->fd = hook_open(self->root, child);
-	ASSERT_LE(0, self->fd);
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
 
 	/* The parent refuses 9 pages: nothing may have been reached. */
-	ASSERT_EQ(0, refused_leaves_peaks(self->fd, *peak_fd, parent, child,
+	ASSERT_EQ(0, refused_leaves_peaks(fd, peak_fd, parent, child,
 					  9, 0));
 
 	/* Accepted: both peaks follow exactly. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 3, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 3, 0));
 	ASSERT_EQ(0, pins_expect(child, "pins.peak", 3));
 	ASSERT_EQ(0, pins_expect(parent, "pins.peak", 3));
-	ASSERT_EQ(0, peak_fd_expect(*peak_fd, "reset child pins.peak", 3));
+	ASSERT_EQ(0, peak_fd_expect(peak_fd, "reset child pins.peak", 3));
 
 	/* 3 + 6 is above the parent's 8: refused, the peaks stay at 3. */
-	ASSERT_EQ(0, refused_leaves_peaks(self->fd, *peak_fd, parent, child,
+	ASSERT_EQ(0, refused_leaves_peaks(fd, peak_fd, parent, child,
 					  6, 3));
 
 	/* Up to the limit exactly. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 5, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
 	ASSERT_EQ(0, pins_expect(child, "pins.peak", 8));
 	ASSERT_EQ(0, pins_expect(parent, "pins.peak", 8));
-	ASSERT_EQ(0, peak_fd_expect(*peak_fd, "reset child pins.peak", 8));
+	ASSERT_EQ(0, peak_fd_expect(peak_fd, "reset child pins.peak", 8));
 
 	/* Peaks are history: they stay when the usage drops. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", 8, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 8, 0));
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(child, "pins.peak", 8));
@@ -1063,15 +1081,15 @@ TEST_F(hook, peak_refused)
 TEST_F(hook, charge_zero_over_limit)
 {
 	const char *parent = self->parent, *child = self->cg;
-	int err;
+	int err, fd;
 
-	self->fd = hook_open(self->root, child);
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 5, 0));
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
 
 	/* Under the limit. */
 	ASSERT_EQ(0, pins_set_max(child, 6));
-	err = hook_cmd(self->fd, "charge", 0, 0);
+	err = hook_cmd(fd, "charge", 0, 0);
 	err |= pins_expect_all_events(child, 0, 0);
 	err |= pins_expect_all_events(parent, 0, 0);
 	ASSERT_EQ(0, err) {
@@ -1080,7 +1098,7 @@ TEST_F(hook, charge_zero_over_limit)
 
 	/* At the limit. */
 	ASSERT_EQ(0, pins_set_max(child, 5));
-	err = hook_cmd(self->fd, "charge", 0, 0);
+	err = hook_cmd(fd, "charge", 0, 0);
 	err |= pins_expect_all_events(child, 0, 0);
 	err |= pins_expect_all_events(parent, 0, 0);
 	ASSERT_EQ(0, err) {
@@ -1089,8 +1107,8 @@ TEST_F(hook, charge_zero_over_limit)
 
 	/* Above its own limit: lowering it below the usage is allowed. */
 	ASSERT_EQ(0, pins_set_max(child, 2));
-	err = hook_cmd(self->fd, "charge", 0, 0);
-	err |= hook_expect(self->fd, 5);
+	err = hook_cmd(fd, "charge", 0, 0);
+	err |= hook_expect(fd, 5);
 	err |= pins_expect(child, "pins.current", 5);
 	err |= pins_expect(parent, "pins.current", 5);
 	err |= pins_expect_all_events(child, 0, 0);
@@ -1102,7 +1120,7 @@ TEST_F(hook, charge_zero_over_limit)
 	/* Above an ancestor's limit. */
 	ASSERT_EQ(0, pins_set_max(child, PINS_MAX));
 	ASSERT_EQ(0, pins_set_max(parent, 2));
-	err = hook_cmd(self->fd, "charge", 0, 0);
+	err = hook_cmd(fd, "charge", 0, 0);
 	err |= pins_expect(parent, "pins.current", 5);
 	err |= pins_expect_all_events(child, 0, 0);
 	err |= pins_expect_all_events(parent, 0, 0);
@@ -1111,17 +1129,17 @@ TEST_F(hook, charge_zero_over_limit)
 	}
 
 	/* A real charge there is refused and counted, by the parent. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
 	ASSERT_EQ(0, pins_expect_all_events(child, 0, 0));
 	ASSERT_EQ(0, pins_expect_all_events(parent, 1, 1));
 
 	/* And by the child's own limit. */
 	ASSERT_EQ(0, pins_set_max(child, 2));
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
 	ASSERT_EQ(0, pins_expect_all_events(child, 1, 1));
 	ASSERT_EQ(0, pins_expect_all_events(parent, 2, 1));
 
-	close_fd(&self->fd);
+	close_fd(&fd);
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 }
@@ -1136,7 +1154,7 @@ TEST_F(hook, charge_zero_over_limit)
 TEST_F(hook, charge_absurd)
 {
 	const char *cg = self->cg;
-	int err, shift = 0;
+	int err, fd, shift = 0;
 	long n;
 
 	while ((1L << shift) < page_size)
@@ -1150,11 +1168,11 @@ TEST_F(hook, charge_absurd)
 
 	ASSERT_EQ(0, pins_expect(cg, "pins.max", PINS_MAX));
 
-	self->fd = hook_open(self->root, cg);
-	ASSERT_LE(0, self->fd);
+	fd = hook_open(self->root, cg);
+	ASSERT_LE(0, fd);
 
-	err = hook_cmd(self->fd, "charge", n, -ENOMEM);
-	err |= hook_expect(self->fd, 0);
+	err = hook_cmd(fd, "charge", n, -ENOMEM);
+	err |= hook_expect(fd, 0);
 	err |= pins_expect(cg, "pins.current", 0);
 	err |= pins_expect(cg, "pins.peak", 0);
 	err |= pins_expect_all_events(cg, 0, 0);
@@ -1164,8 +1182,8 @@ TEST_F(hook, charge_absurd)
 	}
 
 	/* The largest usage there is, shown exactly. */
-	err = hook_cmd(self->fd, "charge", n - 1, 0);
-	err |= hook_expect(self->fd, n - 1);
+	err = hook_cmd(fd, "charge", n - 1, 0);
+	err |= hook_expect(fd, n - 1);
 	err |= pins_expect(cg, "pins.current", n - 1);
 	err |= pins_expect(cg, "pins.peak", n - 1);
 	ASSERT_EQ(0, err) {
@@ -1173,8 +1191,8 @@ TEST_F(hook, charge_absurd)
 	}
 
 	/* Not one more page. */
-	err = hook_cmd(self->fd, "charge", 1, -ENOMEM);
-	err |= hook_expect(self->fd, n - 1);
+	err = hook_cmd(fd, "charge", 1, -ENOMEM);
+	err |= hook_expect(fd, n - 1);
 	err |= pins_expect(cg, "pins.current", n - 1);
 	err |= pins_expect(cg, "pins.peak", n - 1);
 	err |= pins_expect_all_events(cg, 0, 0);
@@ -1182,22 +1200,22 @@ TEST_F(hook, charge_absurd)
 		TH_LOG("charge of 1 page at 2^%d - 1 pages", 64 - shift);
 	}
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", n - 1, 0));
-	ASSERT_EQ(0, hook_expect(self->fd, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", n - 1, 0));
+	ASSERT_EQ(0, hook_expect(fd, 0));
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 
 	/* Two charges that are each fine but overflow together. */
-	ASSERT_EQ(0, hook_cmd(self->fd, "charge", n / 2, 0));
-	err = hook_cmd(self->fd, "charge", n / 2, -ENOMEM);
-	err |= hook_expect(self->fd, n / 2);
+	ASSERT_EQ(0, hook_cmd(fd, "charge", n / 2, 0));
+	err = hook_cmd(fd, "charge", n / 2, -ENOMEM);
+	err |= hook_expect(fd, n / 2);
 	err |= pins_expect(cg, "pins.current", n / 2);
 	err |= pins_expect_all_events(cg, 0, 0);
 	ASSERT_EQ(0, err) {
 		TH_LOG("second charge of 2^%d pages", 63 - shift);
 	}
 
-	ASSERT_EQ(0, hook_cmd(self->fd, "uncharge", n / 2, 0));
-	ASSERT_EQ(0, hook_expect(self->fd, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", n / 2, 0));
+	ASSERT_EQ(0, hook_expect(fd, 0));
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 }
 
