@@ -12,6 +12,14 @@
  * binds the fd to the pins cgroup of the opening task, "charge N" and
  * "uncharge N" move N pages in and out of that cgroup and its ancestors,
  * a read returns what the fd holds and close() gives it all back.
+ *
+ * Every test runs in a process of its own (kselftest_harness.h) on one of
+ * two fixtures: "pins" for the interface files and "hook" for the charge
+ * path. Both give the test a cgroup with pins enabled for its children and
+ * a child of it, and clean up whatever the test leaves behind, so that a
+ * failed assertion can just end the test. Without cgroup v2 or the pins
+ * controller every test reports SKIP, and so does every "hook" test
+ * without the charge hook.
  */
 #define _GNU_SOURCE
 
@@ -34,7 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../kselftest.h"
+#include "../kselftest_harness.h"
 #include "cgroup_util.h"
 #include "pins_util.h"
 
@@ -42,30 +50,20 @@
 #define PINS_HOOK	PINS_DEBUGFS "/pins_test"
 
 /*
- * Skip unless the test-only charge hook exists. debugfs is mounted
+ * Returns true if the test-only charge hook exists. debugfs is mounted
  * first if needed.
  */
-static int pins_prepare_hook(const char *root)
+static bool hook_available(void)
 {
-	int ret;
-
-	ret = pins_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-
 	if (!access(PINS_HOOK, F_OK))
-		return KSFT_PASS;
+		return true;
 
 	if (proc_mount_contains(" " PINS_DEBUGFS " debugfs ") <= 0 &&
 	    mount("debugfs", PINS_DEBUGFS, "debugfs", 0, NULL) &&
 	    errno != EBUSY)
 		ksft_print_msg("mount debugfs: %s\n", strerror(errno));
 
-	if (!access(PINS_HOOK, F_OK))
-		return KSFT_PASS;
-
-	skip_reason = "pins test hook not built";
-	return KSFT_SKIP;
+	return !access(PINS_HOOK, F_OK);
 }
 
 /*
@@ -164,49 +162,151 @@ static int hook_expect(int fd, long pages)
 	return 0;
 }
 
-static void hook_close(int *fd)
+static void close_fd(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
 }
 
+/* Fill @buf, PATH_MAX bytes, with "@dir/@name". Returns 0 or -1. */
+static int path_of(char *buf, const char *dir, const char *name)
+{
+	if (snprintf(buf, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX) {
+		ksft_print_msg("path too long: %s/%s\n", dir, name);
+		return -1;
+	}
+
+	return 0;
+}
+
+/*
+ * Setup of both fixtures: skip without cgroup v2 or the pins controller,
+ * and without the charge hook if @hook; otherwise make a cgroup named
+ * after the test below @root with pins enabled for its children, @parent,
+ * and its child "child", @cg (all three PATH_MAX bytes, filled in here).
+ * Teardown only follows a complete setup: a partial one is undone here.
+ */
+static void cgroups_setup(struct __test_metadata *_metadata, char *root,
+			  char *parent, char *cg, bool hook)
+{
+	char name[NAME_MAX];
+	int ret;
+
+	pins_util_init();
+
+	if (cg_find_unified_root(root, PATH_MAX, NULL))
+		SKIP(return, "cgroup v2 isn't mounted");
+
+	ret = pins_prepare(root);
+	if (ret == KSFT_SKIP)
+		SKIP(return, "%s", skip_reason);
+	ASSERT_EQ(KSFT_PASS, ret);
+
+	if (hook && !hook_available())
+		SKIP(return, "pins test hook not built");
+
+	snprintf(name, sizeof(name), "pins_test_%s", _metadata->name);
+	ASSERT_EQ(0, path_of(parent, root, name));
+	ASSERT_EQ(0, path_of(cg, parent, "child"));
+	ret = pins_create(parent, true);
+	if (!ret)
+		ret = pins_create(cg, false);
+	if (ret) {
+		cg_destroy(cg);
+		cg_destroy(parent);
+	}
+	ASSERT_EQ(0, ret);
+}
+
+/*
+ * Teardown of both fixtures: remove @extra, if the test made it, and the
+ * cgroups cgroups_setup() made.
+ *
+ * It is a FIXTURE_TEARDOWN_PARENT(): with this kselftest_harness.h, a
+ * FIXTURE_TEARDOWN() is skipped after a failed ASSERT_*() when the
+ * compiler keeps the harness's pid of the test process in a register,
+ * which longjmp() resets, and it is at -O2. Teardown then runs once, in
+ * the test's process after a failed assertion or in its parent after the
+ * test's process has exited, so it uses nothing of the test's process:
+ * the fixture holds the cgroups' paths, not pointers to them, and no fd,
+ * since the test's fds close when its process exits. The fixture is then
+ * shared memory, shared with a child the test forks too.
+ */
+static void cgroups_teardown(const char *root, const char *parent,
+			     const char *cg, const char *extra)
+{
+	/* cg_destroy() kills what is inside: that mustn't be us. */
+	cg_enter_current(root);
+	if (*extra)
+		cg_destroy(extra);
+	cg_destroy(cg);
+	cg_destroy(parent);
+}
+
+/* Make @name below @cgroup, without enabling pins in it, as @extra. */
+static int make_extra(const char *cgroup, const char *name, char *extra)
+{
+	if (path_of(extra, cgroup, name))
+		return -1;
+
+	return pins_create(extra, false);
+}
+
+/* The interface files, on a parent and child pins is enabled in. */
+FIXTURE(pins) {
+	char root[PATH_MAX];
+	char parent[PATH_MAX];	/* pins enabled for its children */
+	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
+	char extra[PATH_MAX];	/* one more cgroup, if the test made one */
+};
+
+FIXTURE_SETUP(pins)
+{
+	cgroups_setup(_metadata, self->root, self->parent, self->cg, false);
+}
+
+FIXTURE_TEARDOWN_PARENT(pins)
+{
+	cgroups_teardown(self->root, self->parent, self->cg, self->extra);
+}
+
+/* The charge path, driven through the hook, on the same cgroups. */
+FIXTURE(hook) {
+	char root[PATH_MAX];
+	char parent[PATH_MAX];	/* pins enabled for its children */
+	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
+	char extra[PATH_MAX];	/* one more cgroup, if the test made one */
+	pid_t pid;		/* a child of the test, or 0 */
+};
+
+FIXTURE_SETUP(hook)
+{
+	cgroups_setup(_metadata, self->root, self->parent, self->cg, true);
+}
+
+FIXTURE_TEARDOWN_PARENT(hook)
+{
+	pins_kill(&self->pid);
+	cgroups_teardown(self->root, self->parent, self->cg, self->extra);
+}
+
 /*
  * pins is listed in the root's cgroup.controllers, can be enabled in the
  * root's cgroup.subtree_control and then shows up in the controllers of
- * a new child.
+ * a new child, and of its child once that child enables it.
  */
-static int test_pins_listed_and_enabled(const char *root)
+TEST_F(pins, listed_and_enabled)
 {
-	int ret;
-	char *child = NULL;
-
-	ret = pins_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	if (pins_cg_has_word(root, "cgroup.subtree_control", "pins") != 1)
-		goto cleanup;
-
-	child = cg_name(root, "pins_test_listed");
-	if (!child || pins_create(child, false))
-		goto cleanup;
-
-	if (pins_cg_has_word(child, "cgroup.controllers", "pins") != 1)
-		goto cleanup;
+	ASSERT_EQ(1, pins_cg_has_word(self->root, "cgroup.subtree_control",
+				      "pins"));
+	ASSERT_EQ(1, pins_cg_has_word(self->parent, "cgroup.controllers",
+				      "pins"));
+	ASSERT_EQ(1, pins_cg_has_word(self->cg, "cgroup.controllers", "pins"));
 
 	/* Nothing is enabled below the child until it is asked for. */
-	if (pins_cg_has_word(child, "cgroup.subtree_control", "pins") != 0)
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	ASSERT_EQ(0, pins_cg_has_word(self->cg, "cgroup.subtree_control",
+				      "pins"));
 }
 
 /* Returns 0 if @cgroup has neither pins.max nor pins.current. */
@@ -269,87 +369,29 @@ static int pins_files_present(const char *cgroup)
  * The root cgroup has no pins files. A child has pins.max and
  * pins.current, and so does a grandchild once the child enables pins.
  */
-static int test_pins_files(const char *root)
+TEST_F(pins, files)
 {
-	int ret;
-	char *child = NULL, *grandchild = NULL;
+	ASSERT_EQ(0, pins_files_absent(self->root));
+	ASSERT_EQ(0, pins_files_present(self->parent));
+	ASSERT_EQ(0, pins_files_present(self->cg));
 
-	ret = pins_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	if (pins_files_absent(root))
-		goto cleanup;
-
-	child = cg_name(root, "pins_test_files");
-	grandchild = child ? cg_name(child, "grandchild") : NULL;
-	if (!grandchild)
-		goto cleanup;
-
-	if (pins_create(child, false) || pins_create(grandchild, false))
-		goto cleanup;
-
-	if (pins_files_present(child))
-		goto cleanup;
+	ASSERT_EQ(0, make_extra(self->cg, "grandchild", self->extra));
 
 	/* pins isn't enabled in the child's subtree_control yet. */
-	if (pins_files_absent(grandchild))
-		goto cleanup;
+	ASSERT_EQ(0, pins_files_absent(self->extra));
 
-	if (cg_write(child, "cgroup.subtree_control", "+pins"))
-		goto cleanup;
-
-	if (pins_files_present(grandchild))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_destroy(grandchild);
-	cg_destroy(child);
-	free(grandchild);
-	free(child);
-
-	return ret;
+	ASSERT_EQ(0, cg_write(self->cg, "cgroup.subtree_control", "+pins"));
+	ASSERT_EQ(0, pins_files_present(self->extra));
 }
 
 /* A new child and grandchild start out unlimited and with nothing pinned. */
-static int test_pins_defaults(const char *root)
+TEST_F(pins, defaults)
 {
-	int ret;
-	char *child = NULL, *grandchild = NULL;
+	ASSERT_EQ(0, pins_expect_str(self->parent, "pins.max", "max\n"));
+	ASSERT_EQ(0, pins_expect_str(self->parent, "pins.current", "0\n"));
 
-	ret = pins_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	child = cg_name(root, "pins_test_defaults");
-	grandchild = child ? cg_name(child, "grandchild") : NULL;
-	if (!grandchild)
-		goto cleanup;
-
-	if (pins_create(child, true) || pins_create(grandchild, false))
-		goto cleanup;
-
-	if (pins_expect_str(child, "pins.max", "max\n") ||
-	    pins_expect_str(child, "pins.current", "0\n"))
-		goto cleanup;
-
-	if (pins_expect_str(grandchild, "pins.max", "max\n") ||
-	    pins_expect_str(grandchild, "pins.current", "0\n"))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_destroy(grandchild);
-	cg_destroy(child);
-	free(grandchild);
-	free(child);
-
-	return ret;
+	ASSERT_EQ(0, pins_expect_str(self->cg, "pins.max", "max\n"));
+	ASSERT_EQ(0, pins_expect_str(self->cg, "pins.current", "0\n"));
 }
 
 #define KIB	1024ULL
@@ -366,7 +408,7 @@ cleanup:
 static const struct {
 	const char *input;
 	unsigned long long bytes;
-} pins_max_good[] = {
+} max_good_inputs[] = {
 	{ "4096",		4096 },
 	{ "4097",		4097 },
 	{ "8191",		8191 },
@@ -390,25 +432,15 @@ static const struct {
 };
 
 /* Every valid pins.max input is accepted and reads back as expected. */
-static int test_pins_max_good(const char *root)
+TEST_F(pins, max_good)
 {
 	char want[64], esc[64];
-	int ret, err;
-	char *child = NULL;
 	size_t i;
+	int err;
 
-	ret = pins_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	child = cg_name(root, "pins_test_max_good");
-	if (!child || pins_create(child, false))
-		goto cleanup;
-
-	for (i = 0; i < ARRAY_SIZE(pins_max_good); i++) {
-		unsigned long long bytes = pins_max_good[i].bytes;
-		const char *input = pins_max_good[i].input;
+	for (i = 0; i < ARRAY_SIZE(max_good_inputs); i++) {
+		unsigned long long bytes = max_good_inputs[i].bytes;
+		const char *input = max_good_inputs[i].input;
 
 		if (bytes == ULLONG_MAX)
 			snprintf(want, sizeof(want), "max\n");
@@ -416,36 +448,24 @@ static int test_pins_max_good(const char *root)
 			snprintf(want, sizeof(want), "%llu\n",
 				 bytes / page_size * page_size);
 
-		err = pins_write(child, "pins.max", input);
-		if (err) {
-			ksft_print_msg("\"%s\" rejected: %s\n",
-				       pins_escape(esc, sizeof(esc), input),
-				       strerror(-err));
-			goto cleanup;
+		err = pins_write(self->cg, "pins.max", input);
+		ASSERT_EQ(0, err) {
+			TH_LOG("\"%s\" rejected: %s",
+			       pins_escape(esc, sizeof(esc), input),
+			       strerror(-err));
 		}
 
-		if (pins_expect_str(child, "pins.max", want))
-			goto cleanup;
+		ASSERT_EQ(0, pins_expect_str(self->cg, "pins.max", want));
 
 		/* And back to unlimited. */
-		if (pins_set_max(child, PINS_MAX))
-			goto cleanup;
+		ASSERT_EQ(0, pins_set_max(self->cg, PINS_MAX));
 	}
 
-	if (pins_expect_str(child, "pins.current", "0\n"))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	ASSERT_EQ(0, pins_expect_str(self->cg, "pins.current", "0\n"));
 }
 
 /* Invalid pins.max input: every one must fail with EINVAL. */
-static const char * const pins_max_bad[] = {
+static const char * const max_bad_inputs[] = {
 	"-1",
 	"-4096",
 	"\n",
@@ -475,148 +495,80 @@ static const char * const pins_max_bad[] = {
  * Every invalid pins.max input is rejected with EINVAL and leaves the
  * previous limit in place.
  */
-static int test_pins_max_bad(const char *root)
+TEST_F(pins, max_bad)
 {
 	char esc[64];
-	int ret, err;
-	char *child = NULL;
 	size_t i;
+	int err;
 
-	ret = pins_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	for (i = 0; i < ARRAY_SIZE(max_bad_inputs); i++) {
+		const char *input = max_bad_inputs[i];
 
-	child = cg_name(root, "pins_test_max_bad");
-	if (!child || pins_create(child, false))
-		goto cleanup;
+		ASSERT_EQ(0, pins_set_max(self->cg, 2));
 
-	for (i = 0; i < ARRAY_SIZE(pins_max_bad); i++) {
-		const char *input = pins_max_bad[i];
-
-		if (pins_set_max(child, 2))
-			goto cleanup;
-
-		err = pins_write(child, "pins.max", input);
-		if (err != -EINVAL) {
-			ksft_print_msg("\"%s\": got %d (%s), expected EINVAL\n",
-				       pins_escape(esc, sizeof(esc), input), err,
-				       strerror(-err));
-			goto cleanup;
+		err = pins_write(self->cg, "pins.max", input);
+		ASSERT_EQ(-EINVAL, err) {
+			TH_LOG("\"%s\": got %d (%s), expected EINVAL",
+			       pins_escape(esc, sizeof(esc), input), err,
+			       strerror(-err));
 		}
 
-		if (pins_expect(child, "pins.max", 2))
-			goto cleanup;
+		ASSERT_EQ(0, pins_expect(self->cg, "pins.max", 2));
 	}
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_destroy(child);
-	free(child);
-
-	return ret;
 }
 
 /* pins.current can't be written to. */
-static int test_pins_current_readonly(const char *root)
+TEST_F(pins, current_readonly)
 {
 	static const char * const inputs[] = { "0", "4096", "max" };
-	int ret;
-	char *child = NULL;
 	size_t i;
 
-	ret = pins_prepare(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	child = cg_name(root, "pins_test_current_ro");
-	if (!child || pins_create(child, false))
-		goto cleanup;
-
 	for (i = 0; i < ARRAY_SIZE(inputs); i++) {
-		if (!pins_write(child, "pins.current", inputs[i])) {
-			ksft_print_msg("write \"%s\" to pins.current worked\n",
-				       inputs[i]);
-			goto cleanup;
+		ASSERT_NE(0, pins_write(self->cg, "pins.current", inputs[i])) {
+			TH_LOG("write \"%s\" to pins.current worked",
+			       inputs[i]);
 		}
 
-		if (pins_expect_str(child, "pins.current", "0\n"))
-			goto cleanup;
+		ASSERT_EQ(0, pins_expect_str(self->cg, "pins.current", "0\n"));
 	}
-
-	ret = KSFT_PASS;
-
-cleanup:
-	cg_destroy(child);
-	free(child);
-
-	return ret;
 }
 
 /*
  * Charges through the hook are limited by pins.max: a cgroup may reach
  * its limit but not go over it, and a failed charge changes nothing.
  */
-static int test_pins_hook_charge(const char *root)
+TEST_F(hook, charge)
 {
-	int ret, fd = -1;
-	char *child = NULL;
+	const char *cg = self->cg;
+	int fd;
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	ASSERT_EQ(0, pins_set_max(cg, 8));
 
-	child = cg_name(root, "pins_test_charge");
-	if (!child || pins_create(child, false))
-		goto cleanup;
+	fd = hook_open(self->root, cg);
+	ASSERT_LE(0, fd);
 
-	if (pins_set_max(child, 8))
-		goto cleanup;
+	ASSERT_EQ(0, hook_expect(fd, 0));
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 
-	fd = hook_open(root, child);
-	if (fd < 0)
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 8, 0));
+	ASSERT_EQ(0, hook_expect(fd, 8));
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 8));
 
-	if (hook_expect(fd, 0) || pins_expect(child, "pins.current", 0))
-		goto cleanup;
-
-	if (hook_cmd(fd, "charge", 8, 0))
-		goto cleanup;
-	if (hook_expect(fd, 8) || pins_expect(child, "pins.current", 8))
-		goto cleanup;
-
-	if (hook_cmd(fd, "charge", 1, -ENOMEM))
-		goto cleanup;
-	if (hook_expect(fd, 8) || pins_expect(child, "pins.current", 8))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, hook_expect(fd, 8));
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 8));
 
 	/* Can't give back more than this fd holds. */
-	if (hook_cmd(fd, "uncharge", 9, -EINVAL))
-		goto cleanup;
-	if (hook_expect(fd, 8) || pins_expect(child, "pins.current", 8))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 9, -EINVAL));
+	ASSERT_EQ(0, hook_expect(fd, 8));
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 8));
 
-	if (hook_cmd(fd, "uncharge", 8, 0))
-		goto cleanup;
-	if (hook_expect(fd, 0) || pins_expect(child, "pins.current", 0))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 8, 0));
+	ASSERT_EQ(0, hook_expect(fd, 0));
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 
 	/* The limit itself didn't move. */
-	if (pins_expect(child, "pins.max", 8))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	hook_close(&fd);
-	cg_enter_current(root);
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	ASSERT_EQ(0, pins_expect(cg, "pins.max", 8));
 }
 
 /*
@@ -624,337 +576,198 @@ cleanup:
  * all or nothing across the hierarchy, and lowering a limit below the
  * current usage is allowed but stops further charges.
  */
-static int test_pins_hook_ancestor(const char *root)
+TEST_F(hook, ancestor)
 {
-	int ret, fd = -1;
-	char *parent = NULL, *child = NULL;
+	const char *parent = self->parent, *child = self->cg;
+	int fd;
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	ASSERT_EQ(0, pins_set_max(parent, 10));
+	ASSERT_EQ(0, pins_expect(child, "pins.max", PINS_MAX));
 
-	if (pins_create_pair(root, "pins_test_ancestor", &parent, &child))
-		goto cleanup;
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
 
-	if (pins_set_max(parent, 10) ||
-	    pins_expect(child, "pins.max", PINS_MAX))
-		goto cleanup;
-
-	fd = hook_open(root, child);
-	if (fd < 0)
-		goto cleanup;
-
-	if (hook_cmd(fd, "charge", 6, 0))
-		goto cleanup;
-	if (pins_expect(parent, "pins.current", 6) ||
-	    pins_expect(child, "pins.current", 6))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 6, 0));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 6));
+	ASSERT_EQ(0, pins_expect(child, "pins.current", 6));
 
 	/* The parent would go over: the child must not keep the 5 either. */
-	if (hook_cmd(fd, "charge", 5, -ENOMEM))
-		goto cleanup;
-	if (pins_expect(parent, "pins.current", 6) ||
-	    pins_expect(child, "pins.current", 6) || hook_expect(fd, 6))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, -ENOMEM));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 6));
+	ASSERT_EQ(0, pins_expect(child, "pins.current", 6));
+	ASSERT_EQ(0, hook_expect(fd, 6));
 
 	/* Exactly at the limit is fine. */
-	if (hook_cmd(fd, "charge", 4, 0))
-		goto cleanup;
-	if (pins_expect(parent, "pins.current", 10) ||
-	    pins_expect(child, "pins.current", 10) || hook_expect(fd, 10))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 4, 0));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 10));
+	ASSERT_EQ(0, pins_expect(child, "pins.current", 10));
+	ASSERT_EQ(0, hook_expect(fd, 10));
 
 	/* A limit below the current usage is accepted, nothing is taken. */
-	if (pins_set_max(parent, 2))
-		goto cleanup;
-	if (pins_expect(parent, "pins.current", 10) ||
-	    pins_expect(child, "pins.current", 10))
-		goto cleanup;
+	ASSERT_EQ(0, pins_set_max(parent, 2));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 10));
+	ASSERT_EQ(0, pins_expect(child, "pins.current", 10));
 
-	if (hook_cmd(fd, "charge", 1, -ENOMEM))
-		goto cleanup;
-	if (pins_expect(parent, "pins.current", 10) ||
-	    pins_expect(child, "pins.current", 10))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 10));
+	ASSERT_EQ(0, pins_expect(child, "pins.current", 10));
 
-	if (pins_set_max(parent, PINS_MAX))
-		goto cleanup;
+	ASSERT_EQ(0, pins_set_max(parent, PINS_MAX));
 
-	if (hook_cmd(fd, "charge", 1, 0))
-		goto cleanup;
-	if (pins_expect(parent, "pins.current", 11) ||
-	    pins_expect(child, "pins.current", 11) || hook_expect(fd, 11))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, 0));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 11));
+	ASSERT_EQ(0, pins_expect(child, "pins.current", 11));
+	ASSERT_EQ(0, hook_expect(fd, 11));
 
-	hook_close(&fd);
-	if (pins_expect(parent, "pins.current", 0) ||
-	    pins_expect(child, "pins.current", 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	hook_close(&fd);
-	pins_destroy_pair(root, &parent, &child);
-
-	return ret;
+	close_fd(&fd);
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
+	ASSERT_EQ(0, pins_expect(child, "pins.current", 0));
 }
 
 /* A parent's pins.current is the sum of its children's. */
-static int test_pins_hook_hierarchy_sum(const char *root)
+TEST_F(hook, hierarchy_sum)
 {
-	int ret, fd_a = -1, fd_b = -1;
-	char *parent = NULL, *child_a = NULL, *child_b = NULL;
+	const char *parent = self->parent, *child_a = self->cg;
+	const char *child_b = self->extra;
+	int fd_a, fd_b;
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	ASSERT_EQ(0, make_extra(parent, "child_b", self->extra));
 
-	parent = cg_name(root, "pins_test_sum");
-	if (!parent)
-		goto cleanup;
-	child_a = cg_name(parent, "child_a");
-	child_b = cg_name(parent, "child_b");
-	if (!child_a || !child_b)
-		goto cleanup;
+	fd_a = hook_open(self->root, child_a);
+	ASSERT_LE(0, fd_a);
+	fd_b = hook_open(self->root, child_b);
+	ASSERT_LE(0, fd_b);
 
-	if (pins_create(parent, true) || pins_create(child_a, false) ||
-	    pins_create(child_b, false))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd_a, "charge", 3, 0));
+	ASSERT_EQ(0, hook_cmd(fd_b, "charge", 5, 0));
 
-	fd_a = hook_open(root, child_a);
-	if (fd_a < 0)
-		goto cleanup;
-	fd_b = hook_open(root, child_b);
-	if (fd_b < 0)
-		goto cleanup;
+	ASSERT_EQ(0, pins_expect(child_a, "pins.current", 3));
+	ASSERT_EQ(0, pins_expect(child_b, "pins.current", 5));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 8));
+	ASSERT_EQ(0, hook_expect(fd_a, 3));
+	ASSERT_EQ(0, hook_expect(fd_b, 5));
 
-	if (hook_cmd(fd_a, "charge", 3, 0) || hook_cmd(fd_b, "charge", 5, 0))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd_a, "uncharge", 2, 0));
+	ASSERT_EQ(0, pins_expect(child_a, "pins.current", 1));
+	ASSERT_EQ(0, pins_expect(child_b, "pins.current", 5));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 6));
 
-	if (pins_expect(child_a, "pins.current", 3) ||
-	    pins_expect(child_b, "pins.current", 5) ||
-	    pins_expect(parent, "pins.current", 8))
-		goto cleanup;
-	if (hook_expect(fd_a, 3) || hook_expect(fd_b, 5))
-		goto cleanup;
+	close_fd(&fd_b);
+	ASSERT_EQ(0, pins_expect(child_a, "pins.current", 1));
+	ASSERT_EQ(0, pins_expect(child_b, "pins.current", 0));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 1));
 
-	if (hook_cmd(fd_a, "uncharge", 2, 0))
-		goto cleanup;
-	if (pins_expect(child_a, "pins.current", 1) ||
-	    pins_expect(child_b, "pins.current", 5) ||
-	    pins_expect(parent, "pins.current", 6))
-		goto cleanup;
-
-	hook_close(&fd_b);
-	if (pins_expect(child_a, "pins.current", 1) ||
-	    pins_expect(child_b, "pins.current", 0) ||
-	    pins_expect(parent, "pins.current", 1))
-		goto cleanup;
-
-	hook_close(&fd_a);
-	if (pins_expect(child_a, "pins.current", 0) ||
-	    pins_expect(parent, "pins.current", 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	hook_close(&fd_a);
-	hook_close(&fd_b);
-	cg_enter_current(root);
-	cg_destroy(child_a);
-	cg_destroy(child_b);
-	cg_destroy(parent);
-	free(child_a);
-	free(child_b);
-	free(parent);
-
-	return ret;
+	close_fd(&fd_a);
+	ASSERT_EQ(0, pins_expect(child_a, "pins.current", 0));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 }
 
 /*
  * Charges go to the cgroup the fd was opened in, wherever the task that
  * charges is by then, and even if the fd was handed to another process.
  */
-static int test_pins_hook_migrate(const char *root)
+TEST_F(hook, migrate)
 {
-	int ret, status, fd = -1;
-	char *cg_a = NULL, *cg_b = NULL;
+	const char *cg_a = self->cg, *cg_b = self->extra;
 	pid_t pid;
+	int fd;
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	ASSERT_EQ(0, make_extra(self->parent, "b", self->extra));
 
-	cg_a = cg_name(root, "pins_test_migrate_a");
-	cg_b = cg_name(root, "pins_test_migrate_b");
-	if (!cg_a || !cg_b)
-		goto cleanup;
-
-	if (pins_create(cg_a, false) || pins_create(cg_b, false))
-		goto cleanup;
-
-	if (cg_enter_current(cg_a))
-		goto cleanup;
+	ASSERT_EQ(0, cg_enter_current(cg_a));
 
 	fd = open(PINS_HOOK, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		ksft_print_msg("open %s: %s\n", PINS_HOOK, strerror(errno));
-		goto cleanup;
+	ASSERT_LE(0, fd) {
+		TH_LOG("open %s: %s", PINS_HOOK, strerror(errno));
 	}
 
-	if (hook_cmd(fd, "charge", 2, 0))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 2, 0));
 
-	if (cg_enter_current(cg_b))
-		goto cleanup;
+	ASSERT_EQ(0, cg_enter_current(cg_b));
 
-	if (hook_cmd(fd, "charge", 1, 0))
-		goto cleanup;
-	if (pins_expect(cg_a, "pins.current", 3) ||
-	    pins_expect(cg_b, "pins.current", 0))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, 0));
+	ASSERT_EQ(0, pins_expect(cg_a, "pins.current", 3));
+	ASSERT_EQ(0, pins_expect(cg_b, "pins.current", 0));
 
 	/* A child in cg_b charging through the inherited fd charges cg_a. */
+	fflush(stdout);
 	pid = fork();
-	if (pid < 0)
-		goto cleanup;
+	ASSERT_LE(0, pid) {
+		TH_LOG("fork: %s", strerror(errno));
+	}
 	if (pid == 0)
 		_exit(hook_cmd(fd, "charge", 1, 0) ? EXIT_FAILURE :
 		      EXIT_SUCCESS);
+	/* The fixture is shared with the child: only we may store this. */
+	self->pid = pid;
 
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != EXIT_SUCCESS)
-		goto cleanup;
+	ASSERT_EQ(0, pins_reap(&self->pid));
 
-	if (pins_expect(cg_a, "pins.current", 4) ||
-	    pins_expect(cg_b, "pins.current", 0) || hook_expect(fd, 4))
-		goto cleanup;
+	ASSERT_EQ(0, pins_expect(cg_a, "pins.current", 4));
+	ASSERT_EQ(0, pins_expect(cg_b, "pins.current", 0));
+	ASSERT_EQ(0, hook_expect(fd, 4));
 
-	if (cg_enter_current(root))
-		goto cleanup;
+	ASSERT_EQ(0, cg_enter_current(self->root));
 
-	if (hook_cmd(fd, "uncharge", 4, 0))
-		goto cleanup;
-	if (pins_expect(cg_a, "pins.current", 0) ||
-	    pins_expect(cg_b, "pins.current", 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	hook_close(&fd);
-	cg_enter_current(root);
-	cg_destroy(cg_a);
-	cg_destroy(cg_b);
-	free(cg_a);
-	free(cg_b);
-
-	return ret;
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 4, 0));
+	ASSERT_EQ(0, pins_expect(cg_a, "pins.current", 0));
+	ASSERT_EQ(0, pins_expect(cg_b, "pins.current", 0));
 }
 
 /*
  * A cgroup can be removed while an fd still holds charges in it. The
  * charges stay with the parent until the fd is closed.
  */
-static int test_pins_hook_rmdir(const char *root)
+TEST_F(hook, rmdir)
 {
-	int ret, fd = -1;
-	char *parent = NULL, *child = NULL;
+	const char *parent = self->parent, *child = self->cg;
+	int fd;
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
 
-	if (pins_create_pair(root, "pins_test_rmdir", &parent, &child))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
+	ASSERT_EQ(0, pins_expect(child, "pins.current", 5));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 5));
 
-	fd = hook_open(root, child);
-	if (fd < 0)
-		goto cleanup;
-
-	if (hook_cmd(fd, "charge", 5, 0))
-		goto cleanup;
-	if (pins_expect(child, "pins.current", 5) ||
-	    pins_expect(parent, "pins.current", 5))
-		goto cleanup;
-
-	if (rmdir(child)) {
-		ksft_print_msg("rmdir %s: %s\n", child, strerror(errno));
-		goto cleanup;
+	ASSERT_EQ(0, rmdir(child)) {
+		TH_LOG("rmdir %s: %s", child, strerror(errno));
 	}
-	if (!access(child, F_OK) || errno != ENOENT) {
-		ksft_print_msg("%s still visible after rmdir\n", child);
-		goto cleanup;
+	ASSERT_NE(0, access(child, F_OK)) {
+		TH_LOG("%s still visible after rmdir", child);
 	}
+	ASSERT_EQ(ENOENT, errno);
 
-	if (pins_expect(parent, "pins.current", 5) || hook_expect(fd, 5))
-		goto cleanup;
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 5));
+	ASSERT_EQ(0, hook_expect(fd, 5));
 
-	hook_close(&fd);
-	if (pins_expect(parent, "pins.current", 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	hook_close(&fd);
-	pins_destroy_pair(root, &parent, &child);
-
-	return ret;
+	close_fd(&fd);
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 }
 
 /* Closing an fd gives back what it holds, and only that. */
-static int test_pins_hook_close_uncharges(const char *root)
+TEST_F(hook, close_uncharges)
 {
-	int ret, fd1 = -1, fd2 = -1;
-	char *child = NULL;
+	const char *cg = self->cg;
+	int fd1, fd2;
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	fd1 = hook_open(self->root, cg);
+	ASSERT_LE(0, fd1);
+	fd2 = hook_open(self->root, cg);
+	ASSERT_LE(0, fd2);
 
-	child = cg_name(root, "pins_test_close");
-	if (!child || pins_create(child, false))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd1, "charge", 4, 0));
+	ASSERT_EQ(0, hook_cmd(fd2, "charge", 2, 0));
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 6));
+	ASSERT_EQ(0, hook_expect(fd1, 4));
+	ASSERT_EQ(0, hook_expect(fd2, 2));
 
-	fd1 = hook_open(root, child);
-	if (fd1 < 0)
-		goto cleanup;
-	fd2 = hook_open(root, child);
-	if (fd2 < 0)
-		goto cleanup;
+	close_fd(&fd1);
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 2));
+	ASSERT_EQ(0, hook_expect(fd2, 2));
 
-	if (hook_cmd(fd1, "charge", 4, 0) || hook_cmd(fd2, "charge", 2, 0))
-		goto cleanup;
-	if (pins_expect(child, "pins.current", 6) ||
-	    hook_expect(fd1, 4) || hook_expect(fd2, 2))
-		goto cleanup;
-
-	hook_close(&fd1);
-	if (pins_expect(child, "pins.current", 2) || hook_expect(fd2, 2))
-		goto cleanup;
-
-	hook_close(&fd2);
-	if (pins_expect(child, "pins.current", 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	hook_close(&fd1);
-	hook_close(&fd2);
-	cg_enter_current(root);
-	cg_destroy(child);
-	free(child);
-
-	return ret;
+	close_fd(&fd2);
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 }
 
 /* Expects "max N\n" in @control of @cgroup. */
@@ -980,70 +793,41 @@ static int pins_expect_all_events(const char *cgroup, long events,
  * pins.events counts refusals by a cgroup's own limit or a descendant's;
  * pins.events.local only those by its own. Successful charges count nothing.
  */
-static int test_pins_hook_events(const char *root)
+TEST_F(hook, events)
 {
-	int ret, fd = -1;
-	char *parent = NULL, *child = NULL;
+	const char *parent = self->parent, *child = self->cg;
+	int fd;
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	ASSERT_EQ(0, pins_expect_all_events(parent, 0, 0));
+	ASSERT_EQ(0, pins_expect_all_events(child, 0, 0));
 
-	parent = cg_name(root, "pins_test_events");
-	child = parent ? cg_name(parent, "child") : NULL;
-	if (!child)
-		goto cleanup;
-	if (pins_create(parent, true) || pins_create(child, false))
-		goto cleanup;
-	if (pins_expect_all_events(parent, 0, 0) ||
-	    pins_expect_all_events(child, 0, 0))
-		goto cleanup;
-
-	if (pins_set_max(parent, 4))
-		goto cleanup;
-	fd = hook_open(root, child);
-	if (fd < 0)
-		goto cleanup;
+	ASSERT_EQ(0, pins_set_max(parent, 4));
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
 
 	/* Within the limits: no event. */
-	if (hook_cmd(fd, "charge", 4, 0) || hook_cmd(fd, "uncharge", 4, 0))
-		goto cleanup;
-	if (pins_expect_all_events(parent, 0, 0) ||
-	    pins_expect_all_events(child, 0, 0))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 4, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 4, 0));
+	ASSERT_EQ(0, pins_expect_all_events(parent, 0, 0));
+	ASSERT_EQ(0, pins_expect_all_events(child, 0, 0));
 
 	/* Refused by the parent's limit: counted at the parent only. */
-	if (hook_cmd(fd, "charge", 5, -ENOMEM))
-		goto cleanup;
-	if (pins_expect_all_events(parent, 1, 1) ||
-	    pins_expect_all_events(child, 0, 0))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, -ENOMEM));
+	ASSERT_EQ(0, pins_expect_all_events(parent, 1, 1));
+	ASSERT_EQ(0, pins_expect_all_events(child, 0, 0));
 
 	/* Refused by the child's limit: local to it, hierarchical above. */
-	if (pins_set_max(child, 2) || hook_cmd(fd, "charge", 3, -ENOMEM))
-		goto cleanup;
-	if (pins_expect_all_events(parent, 2, 1) ||
-	    pins_expect_all_events(child, 1, 1))
-		goto cleanup;
+	ASSERT_EQ(0, pins_set_max(child, 2));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 3, -ENOMEM));
+	ASSERT_EQ(0, pins_expect_all_events(parent, 2, 1));
+	ASSERT_EQ(0, pins_expect_all_events(child, 1, 1));
 
 	/* Both limits would refuse: the child's, met first, is the one. */
-	if (hook_cmd(fd, "charge", 5, -ENOMEM))
-		goto cleanup;
-	if (pins_expect_all_events(parent, 3, 1) ||
-	    pins_expect_all_events(child, 2, 2))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, -ENOMEM));
+	ASSERT_EQ(0, pins_expect_all_events(parent, 3, 1));
+	ASSERT_EQ(0, pins_expect_all_events(child, 2, 2));
 
-	if (pins_expect(parent, "pins.current", 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	hook_close(&fd);
-	pins_destroy_pair(root, &parent, &child);
-
-	return ret;
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 }
 
 /* Waits up to @ms for an inotify event on @ifd; returns 1, 0 or -1. */
@@ -1065,82 +849,52 @@ static int wait_inotify_event(int ifd, int ms)
 }
 
 /* A refusal raises a file-modified event on both events files. */
-static int test_pins_hook_events_notify(const char *root)
+TEST_F(hook, events_notify)
 {
-	int ret, fd = -1, ifd = -1, wd;
-	char *cg = NULL, *events = NULL, *local = NULL;
+	char events[PATH_MAX], local[PATH_MAX];
+	const char *cg = self->cg;
+	int fd, ifd, wd;
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	cg = cg_name(root, "pins_test_events_notify");
-	events = cg ? cg_control(cg, "pins.events") : NULL;
-	local = cg ? cg_control(cg, "pins.events.local") : NULL;
-	if (!events || !local)
-		goto cleanup;
-	if (pins_create(cg, false) || pins_set_max(cg, 1))
-		goto cleanup;
-	fd = hook_open(root, cg);
-	if (fd < 0)
-		goto cleanup;
+	ASSERT_EQ(0, path_of(events, cg, "pins.events"));
+	ASSERT_EQ(0, path_of(local, cg, "pins.events.local"));
+	ASSERT_EQ(0, pins_set_max(cg, 1));
+	fd = hook_open(self->root, cg);
+	ASSERT_LE(0, fd);
 
 	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (ifd < 0)
-		goto cleanup;
+	ASSERT_LE(0, ifd) {
+		TH_LOG("inotify_init1: %s", strerror(errno));
+	}
 	wd = inotify_add_watch(ifd, events, IN_MODIFY);
-	if (wd < 0) {
-		ksft_print_msg("inotify_add_watch %s: %s\n", events,
-			       strerror(errno));
-		goto cleanup;
+	ASSERT_LE(0, wd) {
+		TH_LOG("inotify_add_watch %s: %s", events, strerror(errno));
 	}
 
 	/* A successful charge is no event. */
-	if (hook_cmd(fd, "charge", 1, 0))
-		goto cleanup;
-	if (wait_inotify_event(ifd, 200) != 0) {
-		ksft_print_msg("event on %s without a refusal\n", events);
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, 0));
+	ASSERT_EQ(0, wait_inotify_event(ifd, 200)) {
+		TH_LOG("event on %s without a refusal", events);
 	}
 
-	if (hook_cmd(fd, "charge", 1, -ENOMEM))
-		goto cleanup;
-	if (wait_inotify_event(ifd, 2000) != 1) {
-		ksft_print_msg("no modified event on %s\n", events);
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(1, wait_inotify_event(ifd, 2000)) {
+		TH_LOG("no modified event on %s", events);
 	}
 
 	inotify_rm_watch(ifd, wd);
 	wd = inotify_add_watch(ifd, local, IN_MODIFY);
-	if (wd < 0)
-		goto cleanup;
+	ASSERT_LE(0, wd) {
+		TH_LOG("inotify_add_watch %s: %s", local, strerror(errno));
+	}
 	/* The core rate-limits events per file: wait out its interval. */
 	usleep(100 * 1000);
 	while (wait_inotify_event(ifd, 0) == 1)
 		;
-	if (hook_cmd(fd, "charge", 1, -ENOMEM))
-		goto cleanup;
-	if (wait_inotify_event(ifd, 2000) != 1) {
-		ksft_print_msg("no modified event on %s\n", local);
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(1, wait_inotify_event(ifd, 2000)) {
+		TH_LOG("no modified event on %s", local);
 	}
-	if (pins_expect_all_events(cg, 2, 2))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	if (ifd >= 0)
-		close(ifd);
-	hook_close(&fd);
-	cg_enter_current(root);
-	cg_destroy(cg);
-	free(local);
-	free(events);
-	free(cg);
-
-	return ret;
+	ASSERT_EQ(0, pins_expect_all_events(cg, 2, 2));
 }
 
 /* Reads @fd, an open pins.peak, from offset 0 and expects @pages. */
@@ -1178,83 +932,64 @@ static int peak_fd_reset(int fd)
  * through the same open file only, which then show the highest usage
  * since that reset, even across resets through other open files.
  */
-static int test_pins_hook_peak(const char *root)
+TEST_F(hook, peak)
 {
-	int ret, fd = -1, p1 = -1, p2 = -1, p3 = -1;
-	char *cg = NULL, *peak = NULL;
+	const char *cg = self->cg;
+	char peak[PATH_MAX];
+	int fd, p1, p2, p3;
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	cg = cg_name(root, "pins_test_peak");
-	peak = cg ? cg_control(cg, "pins.peak") : NULL;
-	if (!peak || pins_create(cg, false))
-		goto cleanup;
-	if (pins_expect(cg, "pins.peak", 0))
-		goto cleanup;
-	fd = hook_open(root, cg);
-	if (fd < 0)
-		goto cleanup;
+	ASSERT_EQ(0, path_of(peak, cg, "pins.peak"));
+	ASSERT_EQ(0, pins_expect(cg, "pins.peak", 0));
+	fd = hook_open(self->root, cg);
+	ASSERT_LE(0, fd);
 
 	/* Peak 5, usage 1. */
-	if (hook_cmd(fd, "charge", 5, 0) || hook_cmd(fd, "uncharge", 4, 0))
-		goto cleanup;
-	if (pins_expect(cg, "pins.peak", 5) || pins_expect(cg, "pins.current", 1))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 4, 0));
+	ASSERT_EQ(0, pins_expect(cg, "pins.peak", 5));
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 1));
 
 	/* p1 resets to the usage, then follows it up. */
 	p1 = open(peak, O_RDWR);
-	if (p1 < 0 || peak_fd_expect(p1, "p1", 5) || peak_fd_reset(p1) ||
-	    peak_fd_expect(p1, "p1 after reset", 1))
-		goto cleanup;
-	if (hook_cmd(fd, "charge", 2, 0) || hook_cmd(fd, "uncharge", 2, 0))
-		goto cleanup;
-	if (peak_fd_expect(p1, "p1", 3) || pins_expect(cg, "pins.peak", 5))
-		goto cleanup;
+	ASSERT_LE(0, p1) {
+		TH_LOG("open %s: %s", peak, strerror(errno));
+	}
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1", 5));
+	ASSERT_EQ(0, peak_fd_reset(p1));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1 after reset", 1));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 2, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 2, 0));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1", 3));
+	ASSERT_EQ(0, pins_expect(cg, "pins.peak", 5));
 
 	/* A reset through p2 leaves what p1 has seen alone. */
 	p2 = open(peak, O_RDWR);
-	if (p2 < 0 || peak_fd_reset(p2) || peak_fd_expect(p2, "p2", 1) ||
-	    peak_fd_expect(p1, "p1 after p2's reset", 3))
-		goto cleanup;
-	if (hook_cmd(fd, "charge", 1, 0))
-		goto cleanup;
-	if (peak_fd_expect(p2, "p2", 2) || peak_fd_expect(p1, "p1", 3))
-		goto cleanup;
+	ASSERT_LE(0, p2) {
+		TH_LOG("open %s: %s", peak, strerror(errno));
+	}
+	ASSERT_EQ(0, peak_fd_reset(p2));
+	ASSERT_EQ(0, peak_fd_expect(p2, "p2", 1));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1 after p2's reset", 3));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, 0));
+	ASSERT_EQ(0, peak_fd_expect(p2, "p2", 2));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1", 3));
 
 	/* Beyond every peak: all follow. A fresh open shows the all-time. */
-	if (hook_cmd(fd, "charge", 5, 0))
-		goto cleanup;
-	if (peak_fd_expect(p1, "p1", 7) || peak_fd_expect(p2, "p2", 7))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1", 7));
+	ASSERT_EQ(0, peak_fd_expect(p2, "p2", 7));
 	p3 = open(peak, O_RDONLY);
-	if (p3 < 0 || peak_fd_expect(p3, "p3", 7))
-		goto cleanup;
+	ASSERT_LE(0, p3) {
+		TH_LOG("open %s: %s", peak, strerror(errno));
+	}
+	ASSERT_EQ(0, peak_fd_expect(p3, "p3", 7));
 
 	/* A reset as usage drops shows the lower usage. */
-	if (hook_cmd(fd, "uncharge", 6, 0) || peak_fd_reset(p1) ||
-	    peak_fd_expect(p1, "p1 after second reset", 1) ||
-	    peak_fd_expect(p2, "p2", 7) || peak_fd_expect(p3, "p3", 7))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	if (p3 >= 0)
-		close(p3);
-	if (p2 >= 0)
-		close(p2);
-	if (p1 >= 0)
-		close(p1);
-	hook_close(&fd);
-	cg_enter_current(root);
-	cg_destroy(cg);
-	free(peak);
-	free(cg);
-
-	return ret;
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 6, 0));
+	ASSERT_EQ(0, peak_fd_reset(p1));
+	ASSERT_EQ(0, peak_fd_expect(p1, "p1 after second reset", 1));
+	ASSERT_EQ(0, peak_fd_expect(p2, "p2", 7));
+	ASSERT_EQ(0, peak_fd_expect(p3, "p3", 7));
 }
 
 /*
@@ -1287,85 +1022,55 @@ static int refused_leaves_peaks(int fd, int peak_fd, const char *parent,
  * refused it, not in that ancestor, and not through an open pins.peak
  * that was reset. An accepted charge raises every peak to the new usage.
  */
-static int test_peak_refused(const char *root)
+TEST_F(hook, peak_refused)
 {
-	int ret, fd = -1, peak_fd = -1;
-	char *parent = NULL, *child = NULL, *peak = NULL;
+	const char *parent = self->parent, *child = self->cg;
+	int fd, peak_fd;
+	char peak[PATH_MAX];
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
+	ASSERT_EQ(0, path_of(peak, child, "pins.peak"));
 
-	if (pins_create_pair(root, "pins_test_peak_refused", &parent, &child))
-		goto cleanup;
-	peak = cg_control(child, "pins.peak");
-	if (!peak)
-		goto cleanup;
-
-	if (pins_set_max(parent, 8) ||
-	    pins_expect(child, "pins.max", PINS_MAX))
-		goto cleanup;
-	if (pins_expect(child, "pins.peak", 0) ||
-	    pins_expect(parent, "pins.peak", 0))
-		goto cleanup;
+	ASSERT_EQ(0, pins_set_max(parent, 8));
+	ASSERT_EQ(0, pins_expect(child, "pins.max", PINS_MAX));
+	ASSERT_EQ(0, pins_expect(child, "pins.peak", 0));
+	ASSERT_EQ(0, pins_expect(parent, "pins.peak", 0));
 
 	peak_fd = open(peak, O_RDWR | O_CLOEXEC);
-	if (peak_fd < 0) {
-		ksft_print_msg("open %s: %s\n", peak, strerror(errno));
-		goto cleanup;
+	ASSERT_LE(0, peak_fd) {
+		TH_LOG("open %s: %s", peak, strerror(errno));
 	}
-	if (peak_fd_reset(peak_fd) ||
-	    peak_fd_expect(peak_fd, "reset child pins.peak", 0))
-		goto cleanup;
+	ASSERT_EQ(0, peak_fd_reset(peak_fd));
+	ASSERT_EQ(0, peak_fd_expect(peak_fd, "reset child pins.peak", 0));
 
-	fd = hook_open(root, child);
-	if (fd < 0)
-		goto cleanup;
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
 
 	/* The parent refuses 9 pages: nothing may have been reached. */
-	if (refused_leaves_peaks(fd, peak_fd, parent, child, 9, 0))
-		goto cleanup;
+	ASSERT_EQ(0, refused_leaves_peaks(fd, peak_fd, parent, child,
+					  9, 0));
 
 	/* Accepted: both peaks follow exactly. */
-	if (hook_cmd(fd, "charge", 3, 0))
-		goto cleanup;
-	if (pins_expect(child, "pins.peak", 3) ||
-	    pins_expect(parent, "pins.peak", 3) ||
-	    peak_fd_expect(peak_fd, "reset child pins.peak", 3))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 3, 0));
+	ASSERT_EQ(0, pins_expect(child, "pins.peak", 3));
+	ASSERT_EQ(0, pins_expect(parent, "pins.peak", 3));
+	ASSERT_EQ(0, peak_fd_expect(peak_fd, "reset child pins.peak", 3));
 
 	/* 3 + 6 is above the parent's 8: refused, the peaks stay at 3. */
-	if (refused_leaves_peaks(fd, peak_fd, parent, child, 6, 3))
-		goto cleanup;
+	ASSERT_EQ(0, refused_leaves_peaks(fd, peak_fd, parent, child,
+					  6, 3));
 
 	/* Up to the limit exactly. */
-	if (hook_cmd(fd, "charge", 5, 0))
-		goto cleanup;
-	if (pins_expect(child, "pins.peak", 8) ||
-	    pins_expect(parent, "pins.peak", 8) ||
-	    peak_fd_expect(peak_fd, "reset child pins.peak", 8))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
+	ASSERT_EQ(0, pins_expect(child, "pins.peak", 8));
+	ASSERT_EQ(0, pins_expect(parent, "pins.peak", 8));
+	ASSERT_EQ(0, peak_fd_expect(peak_fd, "reset child pins.peak", 8));
 
 	/* Peaks are history: they stay when the usage drops. */
-	if (hook_cmd(fd, "uncharge", 8, 0))
-		goto cleanup;
-	if (pins_expect(child, "pins.current", 0) ||
-	    pins_expect(parent, "pins.current", 0) ||
-	    pins_expect(child, "pins.peak", 8) ||
-	    pins_expect(parent, "pins.peak", 8))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	if (peak_fd >= 0)
-		close(peak_fd);
-	hook_close(&fd);
-	pins_destroy_pair(root, &parent, &child);
-	free(peak);
-
-	return ret;
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 8, 0));
+	ASSERT_EQ(0, pins_expect(child, "pins.current", 0));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
+	ASSERT_EQ(0, pins_expect(child, "pins.peak", 8));
+	ASSERT_EQ(0, pins_expect(parent, "pins.peak", 8));
 }
 
 /*
@@ -1373,99 +1078,70 @@ cleanup:
  * under, at and above a cgroup's own limit and above an ancestor's, and
  * counts no event.
  */
-static int test_charge_zero_over_limit(const char *root)
+TEST_F(hook, charge_zero_over_limit)
 {
-	int ret, err, fd = -1;
-	char *parent = NULL, *child = NULL;
+	const char *parent = self->parent, *child = self->cg;
+	int err, fd;
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
-
-	if (pins_create_pair(root, "pins_test_charge_zero", &parent, &child))
-		goto cleanup;
-
-	fd = hook_open(root, child);
-	if (fd < 0)
-		goto cleanup;
-	if (hook_cmd(fd, "charge", 5, 0))
-		goto cleanup;
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
 
 	/* Under the limit. */
-	if (pins_set_max(child, 6))
-		goto cleanup;
+	ASSERT_EQ(0, pins_set_max(child, 6));
 	err = hook_cmd(fd, "charge", 0, 0);
 	err |= pins_expect_all_events(child, 0, 0);
 	err |= pins_expect_all_events(parent, 0, 0);
-	if (err) {
-		ksft_print_msg("\"charge 0\" at 5 pages under a limit of 6\n");
-		goto cleanup;
+	ASSERT_EQ(0, err) {
+		TH_LOG("\"charge 0\" at 5 pages under a limit of 6");
 	}
 
 	/* At the limit. */
-	if (pins_set_max(child, 5))
-		goto cleanup;
+	ASSERT_EQ(0, pins_set_max(child, 5));
 	err = hook_cmd(fd, "charge", 0, 0);
 	err |= pins_expect_all_events(child, 0, 0);
 	err |= pins_expect_all_events(parent, 0, 0);
-	if (err) {
-		ksft_print_msg("\"charge 0\" at 5 pages at a limit of 5\n");
-		goto cleanup;
+	ASSERT_EQ(0, err) {
+		TH_LOG("\"charge 0\" at 5 pages at a limit of 5");
 	}
 
 	/* Above its own limit: lowering it below the usage is allowed. */
-	if (pins_set_max(child, 2))
-		goto cleanup;
+	ASSERT_EQ(0, pins_set_max(child, 2));
 	err = hook_cmd(fd, "charge", 0, 0);
 	err |= hook_expect(fd, 5);
 	err |= pins_expect(child, "pins.current", 5);
 	err |= pins_expect(parent, "pins.current", 5);
 	err |= pins_expect_all_events(child, 0, 0);
 	err |= pins_expect_all_events(parent, 0, 0);
-	if (err) {
-		ksft_print_msg("\"charge 0\" at 5 pages above a limit of 2\n");
-		goto cleanup;
+	ASSERT_EQ(0, err) {
+		TH_LOG("\"charge 0\" at 5 pages above a limit of 2");
 	}
 
 	/* Above an ancestor's limit. */
-	if (pins_set_max(child, PINS_MAX) || pins_set_max(parent, 2))
-		goto cleanup;
+	ASSERT_EQ(0, pins_set_max(child, PINS_MAX));
+	ASSERT_EQ(0, pins_set_max(parent, 2));
 	err = hook_cmd(fd, "charge", 0, 0);
 	err |= pins_expect(parent, "pins.current", 5);
 	err |= pins_expect_all_events(child, 0, 0);
 	err |= pins_expect_all_events(parent, 0, 0);
-	if (err) {
-		ksft_print_msg("\"charge 0\" at 5 pages above the parent's limit of 2\n");
-		goto cleanup;
+	ASSERT_EQ(0, err) {
+		TH_LOG("\"charge 0\" at 5 pages above the parent's limit of 2");
 	}
 
 	/* A real charge there is refused and counted, by the parent. */
-	if (hook_cmd(fd, "charge", 1, -ENOMEM))
-		goto cleanup;
-	if (pins_expect_all_events(child, 0, 0) ||
-	    pins_expect_all_events(parent, 1, 1))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, pins_expect_all_events(child, 0, 0));
+	ASSERT_EQ(0, pins_expect_all_events(parent, 1, 1));
 
 	/* And by the child's own limit. */
-	if (pins_set_max(child, 2) || hook_cmd(fd, "charge", 1, -ENOMEM))
-		goto cleanup;
-	if (pins_expect_all_events(child, 1, 1) ||
-	    pins_expect_all_events(parent, 2, 1))
-		goto cleanup;
+	ASSERT_EQ(0, pins_set_max(child, 2));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, pins_expect_all_events(child, 1, 1));
+	ASSERT_EQ(0, pins_expect_all_events(parent, 2, 1));
 
-	hook_close(&fd);
-	if (pins_expect(child, "pins.current", 0) ||
-	    pins_expect(parent, "pins.current", 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	hook_close(&fd);
-	pins_destroy_pair(root, &parent, &child);
-
-	return ret;
+	close_fd(&fd);
+	ASSERT_EQ(0, pins_expect(child, "pins.current", 0));
+	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 }
 
 /*
@@ -1475,46 +1151,34 @@ cleanup:
  * beyond it fails with ENOMEM and changes nothing, even without a limit;
  * a charge that reaches it exactly succeeds and reads back exactly.
  */
-static int test_charge_absurd(const char *root)
+TEST_F(hook, charge_absurd)
 {
-	int ret, err, shift = 0, fd = -1;
-	char *cg = NULL;
+	const char *cg = self->cg;
+	int err, fd, shift = 0;
 	long n;
-
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-	ret = KSFT_FAIL;
 
 	while ((1L << shift) < page_size)
 		shift++;
-	if ((1L << shift) != page_size || shift < 2) {
-		ksft_print_msg("page size %ld is not a power of two\n",
-			       page_size);
-		return KSFT_FAIL;
+	ASSERT_EQ(page_size, 1L << shift) {
+		TH_LOG("page size %ld is not a power of two", page_size);
 	}
+	ASSERT_LE(2, shift);
 	/* The first page count whose byte count needs 65 bits. */
 	n = 1L << (64 - shift);
 
-	cg = cg_name(root, "pins_test_charge_absurd");
-	if (!cg || pins_create(cg, false))
-		goto cleanup;
-	if (pins_expect(cg, "pins.max", PINS_MAX))
-		goto cleanup;
+	ASSERT_EQ(0, pins_expect(cg, "pins.max", PINS_MAX));
 
-	fd = hook_open(root, cg);
-	if (fd < 0)
-		goto cleanup;
+	fd = hook_open(self->root, cg);
+	ASSERT_LE(0, fd);
 
 	err = hook_cmd(fd, "charge", n, -ENOMEM);
 	err |= hook_expect(fd, 0);
 	err |= pins_expect(cg, "pins.current", 0);
 	err |= pins_expect(cg, "pins.peak", 0);
 	err |= pins_expect_all_events(cg, 0, 0);
-	if (err) {
-		ksft_print_msg("charge of %ld pages (2^%d) without a limit\n",
-			       n, 64 - shift);
-		goto cleanup;
+	ASSERT_EQ(0, err) {
+		TH_LOG("charge of %ld pages (2^%d) without a limit", n,
+		       64 - shift);
 	}
 
 	/* The largest usage there is, shown exactly. */
@@ -1522,10 +1186,8 @@ static int test_charge_absurd(const char *root)
 	err |= hook_expect(fd, n - 1);
 	err |= pins_expect(cg, "pins.current", n - 1);
 	err |= pins_expect(cg, "pins.peak", n - 1);
-	if (err) {
-		ksft_print_msg("charge of %ld pages (2^%d - 1)\n", n - 1,
-			       64 - shift);
-		goto cleanup;
+	ASSERT_EQ(0, err) {
+		TH_LOG("charge of %ld pages (2^%d - 1)", n - 1, 64 - shift);
 	}
 
 	/* Not one more page. */
@@ -1534,43 +1196,27 @@ static int test_charge_absurd(const char *root)
 	err |= pins_expect(cg, "pins.current", n - 1);
 	err |= pins_expect(cg, "pins.peak", n - 1);
 	err |= pins_expect_all_events(cg, 0, 0);
-	if (err) {
-		ksft_print_msg("charge of 1 page at 2^%d - 1 pages\n",
-			       64 - shift);
-		goto cleanup;
+	ASSERT_EQ(0, err) {
+		TH_LOG("charge of 1 page at 2^%d - 1 pages", 64 - shift);
 	}
 
-	if (hook_cmd(fd, "uncharge", n - 1, 0))
-		goto cleanup;
-	if (hook_expect(fd, 0) || pins_expect(cg, "pins.current", 0))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", n - 1, 0));
+	ASSERT_EQ(0, hook_expect(fd, 0));
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 
 	/* Two charges that are each fine but overflow together. */
-	if (hook_cmd(fd, "charge", n / 2, 0))
-		goto cleanup;
+	ASSERT_EQ(0, hook_cmd(fd, "charge", n / 2, 0));
 	err = hook_cmd(fd, "charge", n / 2, -ENOMEM);
 	err |= hook_expect(fd, n / 2);
 	err |= pins_expect(cg, "pins.current", n / 2);
 	err |= pins_expect_all_events(cg, 0, 0);
-	if (err) {
-		ksft_print_msg("second charge of 2^%d pages\n", 63 - shift);
-		goto cleanup;
+	ASSERT_EQ(0, err) {
+		TH_LOG("second charge of 2^%d pages", 63 - shift);
 	}
 
-	if (hook_cmd(fd, "uncharge", n / 2, 0))
-		goto cleanup;
-	if (hook_expect(fd, 0) || pins_expect(cg, "pins.current", 0))
-		goto cleanup;
-
-	ret = KSFT_PASS;
-
-cleanup:
-	hook_close(&fd);
-	cg_enter_current(root);
-	cg_destroy(cg);
-	free(cg);
-
-	return ret;
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", n / 2, 0));
+	ASSERT_EQ(0, hook_expect(fd, 0));
+	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 }
 
 #define NSEC_PER_MSEC		(NSEC_PER_SEC / 1000)
@@ -1847,51 +1493,17 @@ out:
  * write: four threads charge a page at a time while pins.max is lowered to
  * a few pages above the usage, and the usage they end at is at most the
  * new limit or the usage read right after the write returned, whichever
- * is higher. Many rounds, since the window is small.
+ * is higher. Many rounds, since the window is small: up to RACE_TIME_NS
+ * and a round's RACE_FILL_NS, more than the default timeout is for.
  */
-static int test_lower_max_race(const char *root)
+TEST_F_TIMEOUT(hook, lower_max_race, 60)
 {
-	int ret;
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs two CPUs online");
 
-	ret = pins_prepare_hook(root);
-	if (ret != KSFT_PASS)
-		return ret;
-
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
-		skip_reason = "needs two CPUs online";
-		return KSFT_SKIP;
-	}
-
-	return pins_run_in_new_cgroup(root, "pins_test_lower_max_race",
-				      PINS_MAX, race_rounds, NULL);
+	ASSERT_EQ(0, pins_set_max(self->cg, PINS_MAX));
+	ASSERT_EQ(0, pins_run_child(self->cg, race_rounds, NULL));
+	ASSERT_EQ(0, pins_expect_wait(self->cg, "pins.current", 0));
 }
 
-#define T(x) { x, #x }
-static const struct pins_test tests[] = {
-	T(test_pins_listed_and_enabled),
-	T(test_pins_files),
-	T(test_pins_defaults),
-	T(test_pins_max_good),
-	T(test_pins_max_bad),
-	T(test_pins_current_readonly),
-	T(test_pins_hook_charge),
-	T(test_pins_hook_ancestor),
-	T(test_pins_hook_hierarchy_sum),
-	T(test_pins_hook_migrate),
-	T(test_pins_hook_rmdir),
-	T(test_pins_hook_close_uncharges),
-	T(test_pins_hook_events),
-	T(test_pins_hook_events_notify),
-	T(test_pins_hook_peak),
-	T(test_peak_refused),
-	T(test_charge_zero_over_limit),
-	T(test_charge_absurd),
-	T(test_lower_max_race),
-};
-
-#undef T
-
-int main(int argc, char **argv)
-{
-	return pins_run_tests(tests, ARRAY_SIZE(tests));
-}
+TEST_HARNESS_MAIN
