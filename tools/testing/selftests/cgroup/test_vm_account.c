@@ -18,10 +18,10 @@
  *
  * Every test runs in a process of its own (kselftest_harness.h) on the
  * fixture below: a cgroup with pins enabled for its children, a child of
- * it that the test charges, eight pages of touched memory, and cleanup of
- * whatever the test leaves behind, so that a failed assertion can just
- * end the test. Without cgroup v2, the pins controller or the test
- * driver every test reports SKIP.
+ * it that the test charges, and cleanup of whatever the test leaves
+ * behind, so that a failed assertion can just end the test. A test that
+ * pins maps BUF_PAGES pages of touched memory of its own. Without cgroup
+ * v2, the pins controller or the test driver every test reports SKIP.
  */
 #define _GNU_SOURCE
 
@@ -329,15 +329,28 @@ static int sock_recv(int sock, char c, int *fd)
 	return 0;
 }
 
+/* Fill @buf, PATH_MAX bytes, with "@dir/@name". Returns 0 or -1. */
+static int path_of(char *buf, const char *dir, const char *name)
+{
+	if (snprintf(buf, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX) {
+		ksft_print_msg("path too long: %s/%s\n", dir, name);
+		return -1;
+	}
+
+	return 0;
+}
+
+/*
+ * Shared memory (see the teardown): the cgroups' paths, not pointers to
+ * them, and no fd and no memory of the test's process, which the tests
+ * keep in locals.
+ */
 FIXTURE(vmat) {
 	char root[PATH_MAX];
-	char *parent;	/* pins enabled for its children */
-	char *cg;	/* the test's cgroup, a child of parent */
-	char *sibling;	/* a second child of parent, if the test wants one */
-	char *buf;	/* BUF_PAGES pages, touched */
-	int fd;		/* the test driver, or -1 */
-	int sk[2];	/* a socketpair to a child, or -1 */
-	pid_t pid;	/* that child, or 0 */
+	char parent[PATH_MAX];	/* pins enabled for its children */
+	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
+	char sibling[PATH_MAX];	/* another child of parent, if made */
+	pid_t pid;		/* a child of the test, or 0 */
 };
 
 FIXTURE_SETUP(vmat)
@@ -345,9 +358,6 @@ FIXTURE_SETUP(vmat)
 	char name[NAME_MAX];
 	int ret;
 
-	self->fd = -1;
-	self->sk[0] = -1;
-	self->sk[1] = -1;
 	pins_util_init();
 
 	if (cg_find_unified_root(self->root, sizeof(self->root), NULL))
@@ -361,45 +371,58 @@ FIXTURE_SETUP(vmat)
 	if (access(VMAT_DEV, F_OK))
 		SKIP(return, "vm_account test driver not built");
 
-	self->buf = buf_alloc(BUF_PAGES);
-	ASSERT_NE(NULL, self->buf);
-
 	/* Teardown only follows a complete setup: undo a partial one here. */
 	snprintf(name, sizeof(name), "vm_account_test_%s", _metadata->name);
-	ret = pins_create_pair(self->root, name, &self->parent, &self->cg);
-	if (ret)
-		pins_destroy_pair(self->root, &self->parent, &self->cg);
+	ASSERT_EQ(0, path_of(self->parent, self->root, name));
+	ASSERT_EQ(0, path_of(self->cg, self->parent, "child"));
+	ret = pins_create(self->parent, true);
+	if (!ret)
+		ret = pins_create(self->cg, false);
+	if (ret) {
+		cg_destroy(self->cg);
+		cg_destroy(self->parent);
+	}
 	ASSERT_EQ(0, ret);
 }
 
-FIXTURE_TEARDOWN(vmat)
+/*
+ * Kill the test's child if it is still there and remove the cgroups.
+ *
+ * It is a FIXTURE_TEARDOWN_PARENT(): with this kselftest_harness.h, a
+ * FIXTURE_TEARDOWN() is skipped after a failed ASSERT_*() when the
+ * compiler keeps the harness's pid of the test process in a register,
+ * which longjmp() resets, and it is at -O2. Teardown then runs once, in
+ * the test's process after a failed assertion or in its parent after the
+ * test's process has exited, so it uses nothing of the test's process:
+ * its fds close and its memory goes when it exits. The fixture is then
+ * shared memory, shared with the children the test forks too: a child's
+ * pid goes there only after the fork, from the parent.
+ */
+FIXTURE_TEARDOWN_PARENT(vmat)
 {
-	close_fd(&self->fd);
-	close_fd(&self->sk[0]);
-	close_fd(&self->sk[1]);
 	pins_kill(&self->pid);
-	buf_free(self->buf, BUF_PAGES);
+	/* cg_destroy() kills what is inside: that mustn't be us. */
 	cg_enter_current(self->root);
-	if (self->sibling)
+	if (*self->sibling)
 		cg_destroy(self->sibling);
-	free(self->sibling);
-	pins_destroy_pair(self->root, &self->parent, &self->cg);
+	cg_destroy(self->cg);
+	cg_destroy(self->parent);
 }
 
-/* Create a second child of @parent, "b", and store its path in @sibling. */
-static int make_sibling(const char *parent, char **sibling)
+/* Create a second child of @parent, "b", its path in @sibling (PATH_MAX). */
+static int make_sibling(const char *parent, char *sibling)
 {
-	*sibling = cg_name(parent, "b");
-	if (!*sibling)
+	if (path_of(sibling, parent, "b"))
 		return -1;
 
-	return pins_create(*sibling, false);
+	return pins_create(sibling, false);
 }
 
 /*
  * Fork a child that runs @fn with @cgroup and its end of a socketpair, and
  * exits with what @fn returns. In the parent, returns 0 with the child's
- * pid in @pid and the parent's end of the socketpair in @sk[0].
+ * pid in @pid and the parent's end of the socketpair in @sk[0]. The child
+ * writes to @pid too: it mustn't be in the fixture, which the child shares.
  */
 static int fork_peer(int sk[2], pid_t *pid, const char *cgroup,
 		     int (*fn)(const char *cgroup, int sock))
@@ -448,23 +471,28 @@ static int run_in_cgroup(const char *cgroup, long max,
  */
 TEST_F(vmat, pin_unpin)
 {
+	char *buf;
 	__u64 id;
+	int fd;
+
+	buf = buf_alloc(BUF_PAGES);
+	ASSERT_NE(NULL, buf);
 
 	ASSERT_EQ(0, pins_expect(self->cg, "pins.max", PINS_MAX));
 
-	self->fd = vmat_open_in(self->root, self->cg);
-	ASSERT_LE(0, self->fd);
+	fd = vmat_open_in(self->root, self->cg);
+	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 
-	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 4, 0, &id));
+	ASSERT_EQ(0, vmat_pin(fd, buf, 4, 0, &id));
 	ASSERT_EQ(0, charged(self->cg, 4, 0, 4));
 
-	ASSERT_EQ(0, vmat_unpin(self->fd, id, 0));
+	ASSERT_EQ(0, vmat_unpin(fd, id, 0));
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 
 	/* The id is gone now, and an id that never was isn't taken. */
-	ASSERT_EQ(0, vmat_unpin(self->fd, id, EINVAL));
-	ASSERT_EQ(0, vmat_unpin(self->fd, id + 1000, EINVAL));
+	ASSERT_EQ(0, vmat_unpin(fd, id, EINVAL));
+	ASSERT_EQ(0, vmat_unpin(fd, id + 1000, EINVAL));
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
 
@@ -474,24 +502,29 @@ TEST_F(vmat, pin_unpin)
  */
 TEST_F(vmat, cgroup_limit)
 {
+	char *buf;
+	int fd;
+
+	buf = buf_alloc(BUF_PAGES);
+	ASSERT_NE(NULL, buf);
+
 	ASSERT_EQ(0, pins_set_max(self->cg, 4));
 
-	self->fd = vmat_open_in(self->root, self->cg);
-	ASSERT_LE(0, self->fd);
+	fd = vmat_open_in(self->root, self->cg);
+	ASSERT_LE(0, fd);
 
-	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 3, 0, NULL));
+	ASSERT_EQ(0, vmat_pin(fd, buf, 3, 0, NULL));
 	ASSERT_EQ(0, charged(self->cg, 3, 0, 3));
 
-	ASSERT_EQ(0, vmat_pin(self->fd, page_at(self->buf, 3), 2, ENOMEM,
-			      NULL));
+	ASSERT_EQ(0, vmat_pin(fd, page_at(buf, 3), 2, ENOMEM, NULL));
 	ASSERT_EQ(0, charged(self->cg, 3, 0, 3));
 
 	/* Exactly at the limit is fine. */
-	ASSERT_EQ(0, vmat_pin(self->fd, page_at(self->buf, 3), 1, 0, NULL));
+	ASSERT_EQ(0, vmat_pin(fd, page_at(buf, 3), 1, 0, NULL));
 	ASSERT_EQ(0, charged(self->cg, 4, 0, 4));
 
 	/* close() gives everything back. */
-	close_fd(&self->fd);
+	close_fd(&fd);
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 	ASSERT_EQ(0, pins_expect(self->cg, "pins.max", 4));
 }
@@ -502,26 +535,31 @@ TEST_F(vmat, cgroup_limit)
  */
 TEST_F(vmat, ancestor_limit)
 {
+	char *buf;
+	int fd;
+
+	buf = buf_alloc(BUF_PAGES);
+	ASSERT_NE(NULL, buf);
+
 	ASSERT_EQ(0, pins_set_max(self->parent, 5));
 	ASSERT_EQ(0, pins_expect(self->cg, "pins.max", PINS_MAX));
 
-	self->fd = vmat_open_in(self->root, self->cg);
-	ASSERT_LE(0, self->fd);
+	fd = vmat_open_in(self->root, self->cg);
+	ASSERT_LE(0, fd);
 
-	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 3, 0, NULL));
+	ASSERT_EQ(0, vmat_pin(fd, buf, 3, 0, NULL));
 	ASSERT_EQ(0, cur_expect(self->parent, 3));
 	ASSERT_EQ(0, charged(self->cg, 3, 0, 3));
 
-	ASSERT_EQ(0, vmat_pin(self->fd, page_at(self->buf, 3), 3, ENOMEM,
-			      NULL));
+	ASSERT_EQ(0, vmat_pin(fd, page_at(buf, 3), 3, ENOMEM, NULL));
 	ASSERT_EQ(0, cur_expect(self->parent, 3));
 	ASSERT_EQ(0, charged(self->cg, 3, 0, 3));
 
-	ASSERT_EQ(0, vmat_pin(self->fd, page_at(self->buf, 3), 2, 0, NULL));
+	ASSERT_EQ(0, vmat_pin(fd, page_at(buf, 3), 2, 0, NULL));
 	ASSERT_EQ(0, cur_expect(self->parent, 5));
 	ASSERT_EQ(0, charged(self->cg, 5, 0, 5));
 
-	close_fd(&self->fd);
+	close_fd(&fd);
 	ASSERT_EQ(0, cur_expect(self->parent, 0));
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
@@ -776,25 +814,30 @@ out:
  */
 TEST_F(vmat, user_mode)
 {
+	char *buf;
 	__u64 id;
+	int fd;
+
+	buf = buf_alloc(BUF_PAGES);
+	ASSERT_NE(NULL, buf);
 
 	/* The mode takes the cgroup of the caller: set it from the child. */
 	ASSERT_EQ(0, cg_enter_current(self->cg));
-	self->fd = vmat_open();
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, vmat_mode(self->fd, VM_ACCOUNT_TEST_USER, 0));
+	fd = vmat_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, vmat_mode(fd, VM_ACCOUNT_TEST_USER, 0));
 	ASSERT_EQ(0, cg_enter_current(self->root));
 
-	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 3, 0, &id));
+	ASSERT_EQ(0, vmat_pin(fd, buf, 3, 0, &id));
 	ASSERT_EQ(0, charged(self->cg, 3, 0, 0));
 
-	ASSERT_EQ(0, vmat_mode(self->fd, 0, EBUSY));
+	ASSERT_EQ(0, vmat_mode(fd, 0, EBUSY));
 	ASSERT_EQ(0, charged(self->cg, 3, 0, 0));
 
-	ASSERT_EQ(0, vmat_unpin(self->fd, id, 0));
+	ASSERT_EQ(0, vmat_unpin(fd, id, 0));
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 
-	close_fd(&self->fd);
+	close_fd(&fd);
 
 	ASSERT_EQ(0, pins_run_child(self->cg, child_user_mode, NULL));
 	ASSERT_EQ(0, cur_expect(self->cg, 0));
@@ -804,23 +847,28 @@ TEST_F(vmat, user_mode)
 TEST_F(vmat, double_pin)
 {
 	__u64 id1, id2;
+	char *buf;
+	int fd;
 
-	self->fd = vmat_open_in(self->root, self->cg);
-	ASSERT_LE(0, self->fd);
+	buf = buf_alloc(BUF_PAGES);
+	ASSERT_NE(NULL, buf);
 
-	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 2, 0, &id1));
+	fd = vmat_open_in(self->root, self->cg);
+	ASSERT_LE(0, fd);
+
+	ASSERT_EQ(0, vmat_pin(fd, buf, 2, 0, &id1));
 	ASSERT_EQ(0, charged(self->cg, 2, 0, 2));
 
-	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 2, 0, &id2));
+	ASSERT_EQ(0, vmat_pin(fd, buf, 2, 0, &id2));
 	ASSERT_NE(id1, id2) {
 		TH_LOG("both pins got id %llu", (unsigned long long)id1);
 	}
 	ASSERT_EQ(0, charged(self->cg, 4, 0, 4));
 
-	ASSERT_EQ(0, vmat_unpin(self->fd, id1, 0));
+	ASSERT_EQ(0, vmat_unpin(fd, id1, 0));
 	ASSERT_EQ(0, charged(self->cg, 2, 0, 2));
 
-	ASSERT_EQ(0, vmat_unpin(self->fd, id2, 0));
+	ASSERT_EQ(0, vmat_unpin(fd, id2, 0));
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
 
@@ -830,17 +878,21 @@ TEST_F(vmat, double_pin)
  */
 TEST_F(vmat, migration)
 {
-	const char *cg_a = self->cg, *cg_b;
+	const char *cg_a = self->cg, *cg_b = self->sibling;
 	__u64 id1, id2;
+	char *buf;
+	int fd;
 
-	ASSERT_EQ(0, make_sibling(self->parent, &self->sibling));
-	cg_b = self->sibling;
+	buf = buf_alloc(BUF_PAGES);
+	ASSERT_NE(NULL, buf);
+
+	ASSERT_EQ(0, make_sibling(self->parent, self->sibling));
 
 	ASSERT_EQ(0, cg_enter_current(cg_a));
-	self->fd = vmat_open();
-	ASSERT_LE(0, self->fd);
+	fd = vmat_open();
+	ASSERT_LE(0, fd);
 
-	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 3, 0, &id1));
+	ASSERT_EQ(0, vmat_pin(fd, buf, 3, 0, &id1));
 	ASSERT_EQ(0, charged(cg_a, 3, 0, 3));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
@@ -848,12 +900,12 @@ TEST_F(vmat, migration)
 	ASSERT_EQ(0, charged(cg_a, 3, 0, 3));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	ASSERT_EQ(0, vmat_pin(self->fd, page_at(self->buf, 3), 1, 0, &id2));
+	ASSERT_EQ(0, vmat_pin(fd, page_at(buf, 3), 1, 0, &id2));
 	ASSERT_EQ(0, charged(cg_a, 4, 0, 4));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	ASSERT_EQ(0, vmat_unpin(self->fd, id1, 0));
-	ASSERT_EQ(0, vmat_unpin(self->fd, id2, 0));
+	ASSERT_EQ(0, vmat_unpin(fd, id1, 0));
+	ASSERT_EQ(0, vmat_unpin(fd, id2, 0));
 	ASSERT_EQ(0, charged(cg_a, 0, 0, 0));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 }
@@ -906,31 +958,38 @@ out:
  */
 TEST_F(vmat, fd_passing)
 {
-	const char *cg_a = self->cg, *cg_b;
+	const char *cg_a = self->cg, *cg_b = self->sibling;
+	int fd, sk[2];
+	char *buf;
+	pid_t pid;
 
-	ASSERT_EQ(0, make_sibling(self->parent, &self->sibling));
-	cg_b = self->sibling;
+	buf = buf_alloc(BUF_PAGES);
+	ASSERT_NE(NULL, buf);
+
+	ASSERT_EQ(0, make_sibling(self->parent, self->sibling));
 
 	/* Fork first, so that the child gets the file only over the socket. */
-	ASSERT_EQ(0, fork_peer(self->sk, &self->pid, cg_b, child_fd_passing));
+	ASSERT_EQ(0, fork_peer(sk, &pid, cg_b, child_fd_passing));
+	/* The fixture is shared with the child: only we may store this. */
+	self->pid = pid;
 
-	self->fd = vmat_open_in(self->root, cg_a);
-	ASSERT_LE(0, self->fd);
+	fd = vmat_open_in(self->root, cg_a);
+	ASSERT_LE(0, fd);
 
-	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 2, 0, NULL));
+	ASSERT_EQ(0, vmat_pin(fd, buf, 2, 0, NULL));
 	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	ASSERT_EQ(0, sock_send(self->sk[0], 'F', self->fd));
+	ASSERT_EQ(0, sock_send(sk[0], 'F', fd));
 
 	/* The child in cg_b pinned 3 pages: charged to cg_a and to us. */
-	ASSERT_EQ(0, sock_recv(self->sk[0], 'P', NULL));
+	ASSERT_EQ(0, sock_recv(sk[0], 'P', NULL));
 	ASSERT_EQ(0, charged(cg_a, 5, 0, 5));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 	ASSERT_EQ(0, vmpin_expect(self->pid, 0));
 
-	ASSERT_EQ(0, sock_send(self->sk[0], 'U', -1));
-	ASSERT_EQ(0, sock_recv(self->sk[0], 'D', NULL));
+	ASSERT_EQ(0, sock_send(sk[0], 'U', -1));
+	ASSERT_EQ(0, sock_recv(sk[0], 'D', NULL));
 	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
@@ -940,7 +999,7 @@ TEST_F(vmat, fd_passing)
 	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	close_fd(&self->fd);
+	close_fd(&fd);
 	ASSERT_EQ(0, charged(cg_a, 0, 0, 0));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 }
@@ -990,16 +1049,20 @@ out:
  */
 TEST_F(vmat, pinner_exit)
 {
-	ASSERT_EQ(0, fork_peer(self->sk, &self->pid, self->cg,
-			       child_pinner_exit));
+	int fd, sk[2];
+	pid_t pid;
 
-	ASSERT_EQ(0, sock_recv(self->sk[0], 'F', &self->fd));
+	ASSERT_EQ(0, fork_peer(sk, &pid, self->cg, child_pinner_exit));
+	/* The fixture is shared with the child: only we may store this. */
+	self->pid = pid;
+
+	ASSERT_EQ(0, sock_recv(sk[0], 'F', &fd));
 	ASSERT_EQ(0, pins_reap(&self->pid));
 
 	/* Charged to the cgroup and to the child's mm, not to us. */
 	ASSERT_EQ(0, charged(self->cg, 4, 0, 0));
 
-	close_fd(&self->fd);
+	close_fd(&fd);
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
 
@@ -1009,10 +1072,16 @@ TEST_F(vmat, pinner_exit)
  */
 TEST_F(vmat, rmdir_live)
 {
-	self->fd = vmat_open_in(self->root, self->cg);
-	ASSERT_LE(0, self->fd);
+	char *buf;
+	int fd;
 
-	ASSERT_EQ(0, vmat_pin(self->fd, self->buf, 5, 0, NULL));
+	buf = buf_alloc(BUF_PAGES);
+	ASSERT_NE(NULL, buf);
+
+	fd = vmat_open_in(self->root, self->cg);
+	ASSERT_LE(0, fd);
+
+	ASSERT_EQ(0, vmat_pin(fd, buf, 5, 0, NULL));
 	ASSERT_EQ(0, cur_expect(self->parent, 5));
 	ASSERT_EQ(0, charged(self->cg, 5, 0, 5));
 
@@ -1026,7 +1095,7 @@ TEST_F(vmat, rmdir_live)
 
 	ASSERT_EQ(0, charged(self->parent, 5, 0, 5));
 
-	close_fd(&self->fd);
+	close_fd(&fd);
 	ASSERT_EQ(0, charged(self->parent, 0, 0, 0));
 }
 
