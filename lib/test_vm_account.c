@@ -51,7 +51,7 @@ static int vmat_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	mutex_init(&vf->lock);
 	INIT_LIST_HEAD(&vf->regions);
-	vm_account_init_current(&vf->acct);
+	vm_account_init_current(&vf->acct, PINS_SOURCE_OTHER);
 	file->private_data = vf;
 	return 0;
 }
@@ -94,7 +94,8 @@ static long vmat_set_mode(struct vmat_file *vf, u32 __user *uflags)
 	if (mode & VM_ACCOUNT_TEST_BYPASS)
 		flags |= VM_ACCOUNT_BYPASS;
 	vm_account_release(&vf->acct);
-	vm_account_init(&vf->acct, current, current_user(), flags);
+	vm_account_init(&vf->acct, PINS_SOURCE_OTHER, current, current_user(),
+			flags);
 	return 0;
 }
 

@@ -22,26 +22,34 @@
 /**
  * vm_account_init() - set up a vm_account
  * @acct: the vm_account, usually embedded in the object that will pin
- * @task: the task whose RLIMIT_MEMLOCK applies and whose pins cgroup is
- *	charged; with %VM_ACCOUNT_TASK also whose mm->pinned_vm is charged
+ * @source: what pins through @acct, for pins.stat
+ * @task: the task whose pins cgroup is charged, and whose RLIMIT_MEMLOCK
+ *	applies to charges a kernel thread makes; with %VM_ACCOUNT_TASK also
+ *	whose mm->pinned_vm is charged
  * @user: with %VM_ACCOUNT_USER, the user whose locked_vm is charged;
  *	ignored otherwise
  * @flags: &enum vm_account_flags
  *
- * Takes references on @task, its mm (mmgrab(), not the address space) or
- * @user, and its pins cgroup as of now; vm_account_release() drops them.
- * A kernel thread has no mm: a %VM_ACCOUNT_TASK account then charges the
- * pins cgroup only.
+ * Takes references on the pins cgroup of @task as of now and on what the
+ * rlimit side needs: @task, and its mm (mmgrab(), not the address space)
+ * or @user; vm_account_release() drops them. A kernel thread has no mm: a
+ * %VM_ACCOUNT_TASK account then charges the pins cgroup only, as does a
+ * %VM_ACCOUNT_CGROUP one.
  */
-void vm_account_init(struct vm_account *acct, struct task_struct *task,
-		     struct user_struct *user, enum vm_account_flags flags)
+void vm_account_init(struct vm_account *acct, enum pins_source source,
+		     struct task_struct *task, struct user_struct *user,
+		     enum vm_account_flags flags)
 {
-	acct->task = get_task_struct(task);
+	acct->task = NULL;
 	acct->mm = NULL;
 	acct->user = NULL;
-	if (flags & VM_ACCOUNT_USER) {
+	if (flags & VM_ACCOUNT_CGROUP) {
+		/* Nothing to charge but the cgroup. */
+	} else if (flags & VM_ACCOUNT_USER) {
+		acct->task = get_task_struct(task);
 		acct->user = get_uid(user);
 	} else {
+		acct->task = get_task_struct(task);
 		task_lock(task);
 		acct->mm = task->mm;
 		if (acct->mm)
@@ -50,6 +58,7 @@ void vm_account_init(struct vm_account *acct, struct task_struct *task,
 	}
 	acct->pins = pins_cgroup_get(task);
 	acct->flags = flags;
+	acct->source = source;
 	atomic_long_set(&acct->pinned, 0);
 }
 EXPORT_SYMBOL_GPL(vm_account_init);
@@ -57,32 +66,33 @@ EXPORT_SYMBOL_GPL(vm_account_init);
 /**
  * vm_account_init_current() - set up a vm_account for the current task
  * @acct: the vm_account
+ * @source: what pins through @acct, for pins.stat
  *
  * Charges current's mm->pinned_vm and pins cgroup, as vm_account_init()
  * with %VM_ACCOUNT_TASK does.
  */
-void vm_account_init_current(struct vm_account *acct)
+void vm_account_init_current(struct vm_account *acct, enum pins_source source)
 {
-	vm_account_init(acct, current, NULL, VM_ACCOUNT_TASK);
+	vm_account_init(acct, source, current, NULL, VM_ACCOUNT_TASK);
 }
 EXPORT_SYMBOL_GPL(vm_account_init_current);
 
 /*
  * Whether a counter at @cur may rise by @npages: not past LONG_MAX, and not
- * past @limit unless the caller has CAP_IPC_LOCK. CAP_IPC_LOCK is checked
- * only when the limit would be exceeded, as the sites always did, so that a
- * charge within the limit does not mark the task as having used its
- * privilege.
+ * past @limit unless the caller has CAP_IPC_LOCK and may use it (@cap).
+ * CAP_IPC_LOCK is checked only when the limit would be exceeded, as the
+ * sites always did, so that a charge within the limit does not mark the
+ * task as having used its privilege.
  */
 static bool vm_account_room(long cur, unsigned long npages,
-			    unsigned long limit, long *new)
+			    unsigned long limit, bool cap, long *new)
 {
 	unsigned long sum;
 
 	if (cur < 0 || check_add_overflow((unsigned long)cur, npages, &sum) ||
 	    sum > LONG_MAX)
 		return false;
-	if (sum > limit && !capable(CAP_IPC_LOCK))
+	if (sum > limit && !(cap && capable(CAP_IPC_LOCK)))
 		return false;
 	*new = sum;
 	return true;
@@ -92,13 +102,14 @@ static bool vm_account_room(long cur, unsigned long npages,
 static bool vm_account_raise(struct vm_account *acct, unsigned long npages,
 			     unsigned long limit)
 {
+	bool cap = !(acct->flags & VM_ACCOUNT_NOCAP);
 	long new;
 
 	if (acct->user) {
 		long cur = atomic_long_read(&acct->user->locked_vm);
 
 		do {
-			if (!vm_account_room(cur, npages, limit, &new))
+			if (!vm_account_room(cur, npages, limit, cap, &new))
 				return false;
 		} while (!atomic_long_try_cmpxchg(&acct->user->locked_vm,
 						  &cur, new));
@@ -107,7 +118,7 @@ static bool vm_account_raise(struct vm_account *acct, unsigned long npages,
 
 		do {
 			if (cur > LONG_MAX ||
-			    !vm_account_room(cur, npages, limit, &new))
+			    !vm_account_room(cur, npages, limit, cap, &new))
 				return false;
 		} while (!atomic64_try_cmpxchg(&acct->mm->pinned_vm, &cur, new));
 	}
@@ -145,6 +156,20 @@ static void vm_account_lower(struct vm_account *acct, unsigned long npages)
 	}
 }
 
+/*
+ * The RLIMIT_MEMLOCK that applies, in pages: the pinning task's, as the
+ * sites always checked, or when a kernel thread pins on behalf of the task
+ * the account was set up for, that task's.
+ */
+static unsigned long vm_account_limit(struct vm_account *acct)
+{
+	struct task_struct *task = current;
+
+	if (task->flags & PF_KTHREAD)
+		task = acct->task;
+	return task_rlimit(task, RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+}
+
 /**
  * vm_account_pinned() - charge pinned pages
  * @acct: the vm_account
@@ -152,8 +177,10 @@ static void vm_account_lower(struct vm_account *acct, unsigned long npages)
  *
  * Charges @npages to the rlimit counter and to the pins cgroup captured by
  * vm_account_init(), all or nothing. The rlimit is checked against the
- * task's current RLIMIT_MEMLOCK unless the caller has CAP_IPC_LOCK or the
- * account has %VM_ACCOUNT_BYPASS; the pins cgroup's limits always apply.
+ * caller's RLIMIT_MEMLOCK (a kernel thread's charge, against that of the
+ * task the account was set up for) unless the caller has CAP_IPC_LOCK (and
+ * the account no %VM_ACCOUNT_NOCAP) or the account has %VM_ACCOUNT_BYPASS;
+ * the pins cgroup's limits always apply.
  * Every call charges, even for pages that are already pinned.
  *
  * Return: 0, or -ENOMEM if either limit refused the charge (or @npages is
@@ -167,12 +194,12 @@ int vm_account_pinned(struct vm_account *acct, unsigned long npages)
 		return 0;
 	if (npages > LONG_MAX)
 		return -ENOMEM;
-	if (!(acct->flags & VM_ACCOUNT_BYPASS))
-		limit = task_rlimit(acct->task, RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	if (acct->task && !(acct->flags & VM_ACCOUNT_BYPASS))
+		limit = vm_account_limit(acct);
 
 	if (!vm_account_raise(acct, npages, limit))
 		return -ENOMEM;
-	if (pins_cgroup_try_charge(acct->pins, npages)) {
+	if (pins_cgroup_try_charge(acct->pins, acct->source, npages)) {
 		vm_account_lower(acct, npages);
 		return -ENOMEM;
 	}
@@ -194,7 +221,7 @@ void vm_unaccount_pinned(struct vm_account *acct, unsigned long npages)
 	if (!npages)
 		return;
 	vm_account_lower(acct, npages);
-	pins_cgroup_uncharge(acct->pins, npages);
+	pins_cgroup_uncharge(acct->pins, acct->source, npages);
 	vm_account_lower_long(&acct->pinned, npages);
 }
 EXPORT_SYMBOL_GPL(vm_unaccount_pinned);
@@ -218,7 +245,8 @@ void vm_account_release(struct vm_account *acct)
 		free_uid(acct->user);
 	if (acct->mm)
 		mmdrop(acct->mm);
-	put_task_struct(acct->task);
+	if (acct->task)
+		put_task_struct(acct->task);
 	acct->pins = NULL;
 	acct->user = NULL;
 	acct->mm = NULL;

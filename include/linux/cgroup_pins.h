@@ -9,9 +9,45 @@
 #define _LINUX_CGROUP_PINS_H
 
 #include <linux/errno.h>
+#include <linux/types.h>
 
+struct cgroup_subsys_state;
 struct mm_struct;
 struct task_struct;
+
+/**
+ * enum pins_source - what pinned or locked the memory a charge is for
+ * @PINS_SOURCE_MLOCK: locked memory: mlock(), mlockall(), MAP_LOCKED ...
+ * @PINS_SOURCE_SHM: SysV shared memory locked with SHM_LOCK
+ * @PINS_SOURCE_SECRETMEM: memfd_secret() memory
+ * @PINS_SOURCE_IO_URING: io_uring registered buffers and zero-copy sends
+ * @PINS_SOURCE_ZEROCOPY: MSG_ZEROCOPY sends
+ * @PINS_SOURCE_XDP: AF_XDP UMEMs
+ * @PINS_SOURCE_PERF: perf ring buffers and AUX areas
+ * @PINS_SOURCE_VFIO: VFIO DMA mappings
+ * @PINS_SOURCE_IOMMUFD: iommufd IOAS mappings
+ * @PINS_SOURCE_VDPA: vhost-vdpa and VDUSE mappings
+ * @PINS_SOURCE_RDMA: RDMA memory registrations
+ * @PINS_SOURCE_OTHER: anything else
+ * @NR_PINS_SOURCES: the number of sources
+ *
+ * pins.stat shows the bytes charged to a cgroup's subtree by source.
+ */
+enum pins_source {
+	PINS_SOURCE_MLOCK,
+	PINS_SOURCE_SHM,
+	PINS_SOURCE_SECRETMEM,
+	PINS_SOURCE_IO_URING,
+	PINS_SOURCE_ZEROCOPY,
+	PINS_SOURCE_XDP,
+	PINS_SOURCE_PERF,
+	PINS_SOURCE_VFIO,
+	PINS_SOURCE_IOMMUFD,
+	PINS_SOURCE_VDPA,
+	PINS_SOURCE_RDMA,
+	PINS_SOURCE_OTHER,
+	NR_PINS_SOURCES,
+};
 
 /*
  * A cgroup of the pins controller. Opaque: only the functions below use it.
@@ -40,31 +76,38 @@ void pins_cgroup_put(struct pins_cgroup *pins);
 /**
  * pins_cgroup_try_charge() - charge pinned pages to a pins cgroup
  * @pins: a pins cgroup the caller holds a reference on, or NULL
+ * @source: what pins the pages, for pins.stat
  * @npages: number of pages
  *
  * Charges @npages to @pins and each of its ancestors below the root. The
  * charge is all or nothing: it succeeds only if no level goes above its
  * pins.max, and no level ever does, even while concurrent charges race.
+ * The root is not limited, but it counts the charges of the whole host,
+ * those of its own tasks included, for its pins.current and pins.stat.
  *
  * Return: 0 on success, -ENOMEM if a limit refused the charge (nothing is
  * charged then). A NULL @pins always succeeds.
  */
-int pins_cgroup_try_charge(struct pins_cgroup *pins, unsigned long npages);
+int pins_cgroup_try_charge(struct pins_cgroup *pins, enum pins_source source,
+			   unsigned long npages);
 
 /**
  * pins_cgroup_uncharge() - return pages charged by pins_cgroup_try_charge()
  * @pins: the pins cgroup that was charged, or NULL
+ * @source: the source the pages were charged for
  * @npages: number of pages
  *
  * Never fails. Returning more than was charged is a bug: it is reported once
  * with a warning and the counters are clamped at zero.
  */
-void pins_cgroup_uncharge(struct pins_cgroup *pins, unsigned long npages);
+void pins_cgroup_uncharge(struct pins_cgroup *pins, enum pins_source source,
+			  unsigned long npages);
 
 /**
  * pins_cgroup_move() - move a charge from one pins cgroup to another
  * @from: the pins cgroup charged now
  * @to: the pins cgroup to charge instead
+ * @source: the source the pages were charged for
  * @npages: number of pages
  *
  * For charges that follow a task when it migrates, so never refused: @to
@@ -72,7 +115,7 @@ void pins_cgroup_uncharge(struct pins_cgroup *pins, unsigned long npages);
  * share are left alone. Both cgroups must be held by the caller.
  */
 void pins_cgroup_move(struct pins_cgroup *from, struct pins_cgroup *to,
-		      unsigned long npages);
+		      enum pins_source source, unsigned long npages);
 
 /*
  * Locked memory (mm/mlock.c). The pins cgroup charged for an mm's locked
@@ -83,6 +126,18 @@ void pins_cgroup_move(struct pins_cgroup *from, struct pins_cgroup *to,
  */
 void mm_locked_pins_init(struct mm_struct *mm, struct task_struct *owner);
 void mm_locked_pins_move(struct task_struct *task, struct pins_cgroup *dst);
+
+/*
+ * For the controller: reports a charge of @npages for @source to @charged
+ * that the pins.max of @limiter (@charged or an ancestor), at @limit pages
+ * with @usage pages charged, refused. Logs a line if @first is set, the
+ * first refusal by that limit, and fires the pins:charge_refused
+ * tracepoint. In C because tracepoints are.
+ */
+void pins_report_refusal(struct cgroup_subsys_state *charged,
+			 struct cgroup_subsys_state *limiter,
+			 const char *source, unsigned long npages, u64 limit,
+			 u64 usage, bool first);
 
 #else /* !CONFIG_CGROUP_PINS */
 
@@ -96,18 +151,21 @@ static inline void pins_cgroup_put(struct pins_cgroup *pins)
 }
 
 static inline int pins_cgroup_try_charge(struct pins_cgroup *pins,
+					 enum pins_source source,
 					 unsigned long npages)
 {
 	return 0;
 }
 
 static inline void pins_cgroup_uncharge(struct pins_cgroup *pins,
+					enum pins_source source,
 					unsigned long npages)
 {
 }
 
 static inline void pins_cgroup_move(struct pins_cgroup *from,
 				    struct pins_cgroup *to,
+				    enum pins_source source,
 				    unsigned long npages)
 {
 }

@@ -8,6 +8,7 @@
 
 #include <linux/atomic.h>
 #include <linux/bits.h>
+#include <linux/cgroup_pins.h>
 #include <linux/types.h>
 
 struct mm_struct;
@@ -23,20 +24,31 @@ struct user_struct;
  * @VM_ACCOUNT_BYPASS: do not check RLIMIT_MEMLOCK, for a site that checked
  *	CAP_IPC_LOCK once when it was set up; the counter is still charged,
  *	and the pins cgroup's limit is never bypassed
+ * @VM_ACCOUNT_NOCAP: check RLIMIT_MEMLOCK even if the charging task has
+ *	CAP_IPC_LOCK, for a site that found when it was set up that its
+ *	creator lacked it (io_uring)
+ * @VM_ACCOUNT_CGROUP: charge no rlimit counter, only the pins cgroup: for a
+ *	site that has nothing to charge there (its creator had CAP_IPC_LOCK
+ *	and the site charges no counter then) or keeps a rule of its own for
+ *	RLIMIT_MEMLOCK (perf's per-user allowance, MSG_ZEROCOPY)
  */
 enum vm_account_flags {
 	VM_ACCOUNT_TASK = 0,
 	VM_ACCOUNT_USER = BIT(0),
 	VM_ACCOUNT_BYPASS = BIT(1),
+	VM_ACCOUNT_NOCAP = BIT(2),
+	VM_ACCOUNT_CGROUP = BIT(3),
 };
 
 /**
  * struct vm_account - where the pins of one object are charged
- * @task: the task whose RLIMIT_MEMLOCK applies (a reference is held)
+ * @task: the task set up for (a reference is held): its RLIMIT_MEMLOCK
+ *	applies to charges made by kernel threads; NULL with %VM_ACCOUNT_CGROUP
  * @mm: with %VM_ACCOUNT_TASK, the mm whose pinned_vm is charged (grabbed)
  * @user: with %VM_ACCOUNT_USER, the user whose locked_vm is charged
  * @pins: the pins cgroup charged, captured at init (a reference is held)
  * @flags: &enum vm_account_flags
+ * @source: what pins through this vm_account, for pins.stat
  * @pinned: pages charged through this vm_account and not yet returned
  *
  * Embedded in the object that holds the pins (a registered memory region, a
@@ -51,14 +63,29 @@ struct vm_account {
 	struct user_struct *user;
 	struct pins_cgroup *pins;
 	enum vm_account_flags flags;
+	enum pins_source source;
 	atomic_long_t pinned;
 };
 
-void vm_account_init(struct vm_account *acct, struct task_struct *task,
-		     struct user_struct *user, enum vm_account_flags flags);
-void vm_account_init_current(struct vm_account *acct);
+void vm_account_init(struct vm_account *acct, enum pins_source source,
+		     struct task_struct *task, struct user_struct *user,
+		     enum vm_account_flags flags);
+void vm_account_init_current(struct vm_account *acct,
+			     enum pins_source source);
 int vm_account_pinned(struct vm_account *acct, unsigned long npages);
 void vm_unaccount_pinned(struct vm_account *acct, unsigned long npages);
 void vm_account_release(struct vm_account *acct);
+
+/**
+ * vm_account_charged() - the pages charged through a vm_account
+ * @acct: the vm_account
+ *
+ * Return: the pages vm_account_pinned() charged through @acct that
+ * vm_unaccount_pinned() has not returned yet.
+ */
+static inline unsigned long vm_account_charged(struct vm_account *acct)
+{
+	return atomic_long_read(&acct->pinned);
+}
 
 #endif /* _LINUX_VM_ACCOUNT_H */

@@ -10,19 +10,23 @@
 //! memory moves with the process that owns the mm on migration
 //! (`Pins::attach`);
 //! administrators set `pins.max` and read `pins.current`, `pins.peak`,
-//! `pins.events` and `pins.events.local`. See
+//! `pins.stat`, `pins.events` and `pins.events.local`. See
 //! `Documentation/admin-guide/cgroup-v2.rst`.
 //!
-//! The root cgroup is not charged and has no files: like the `pids` and
-//! memory controllers, the controller only limits cgroups below the root,
-//! and charging the root would put one shared counter on every pinning path.
+//! Each charge says what pinned the memory, its source. Every cgroup counts
+//! the pages charged to it by source in per-CPU counters, which a charge
+//! changes only on the CPU it runs on; `pins.stat` adds them up over the
+//! cgroup's subtree when it is read. That is also how the root shows the
+//! whole host in `pins.current` and `pins.stat`, its own tasks' charges
+//! included, without a shared counter on every pinning path: the root has
+//! no limit, no level in the hierarchical counter and no `pins.peak`.
 
 use core::{
     ptr::{self, NonNull},
     sync::atomic::{AtomicU64, Ordering},
 };
 use kernel::{
-    bindings,
+    bindings, c_str,
     cgroup::{
         self, ControlFile, Css, FileNotifier, NotifierField, OpenFile, PeakWatchers, Subsystem,
         TaskSet,
@@ -31,9 +35,11 @@ use kernel::{
     error::from_result,
     ffi::{c_int, c_ulong},
     page::PAGE_SHIFT,
+    percpu_counter::PercpuCounters,
     prelude::*,
     seq_file::SeqFile,
     seq_print,
+    str::CStr,
     task::Task,
     types::ARef,
     warn_on_once,
@@ -54,6 +60,39 @@ const SHIFT: u32 = PAGE_SHIFT as u32;
 /// `pins.current` and `pins.peak` are always exact.
 const CEILING: u64 = u64::MAX >> SHIFT;
 
+/// The number of sources a charge may name (`enum pins_source`).
+const NR_SOURCES: usize = bindings::pins_source_NR_PINS_SOURCES as usize;
+
+/// The name of each source, in the order of `enum pins_source`: the keys of
+/// `pins.stat`.
+const SOURCES: [&CStr; NR_SOURCES] = [
+    c_str!("mlock"),
+    c_str!("shm"),
+    c_str!("secretmem"),
+    c_str!("io_uring"),
+    c_str!("zerocopy"),
+    c_str!("xdp"),
+    c_str!("perf"),
+    c_str!("vfio"),
+    c_str!("iommufd"),
+    c_str!("vdpa"),
+    c_str!("rdma"),
+    c_str!("other"),
+];
+
+/// The source a C caller names, as an index into [`SOURCES`]. A value that
+/// is not a source is a bug of the caller: it is reported once and counted
+/// as `other`, so that the charge and its return still balance.
+fn source(source: bindings::pins_source) -> usize {
+    match usize::try_from(source) {
+        Ok(index) if index < NR_SOURCES => index,
+        _ => {
+            warn_on_once!(true);
+            bindings::pins_source_PINS_SOURCE_OTHER as usize
+        }
+    }
+}
+
 /// The `pins` controller.
 pub struct Pins;
 
@@ -61,6 +100,9 @@ pub struct Pins;
 #[pin_data]
 pub struct PinsState {
     level: Level,
+    /// Pages charged to this cgroup itself (not its descendants), by source.
+    #[pin]
+    stat: PercpuCounters<NR_SOURCES>,
     /// Charges refused by this cgroup's or a descendant's `pins.max`.
     events: AtomicU64,
     /// Charges refused by this cgroup's own `pins.max`.
@@ -82,6 +124,7 @@ impl Subsystem for Pins {
     fn alloc(_parent: Option<&Css<Self>>) -> impl PinInit<PinsState, Error> {
         try_pin_init!(PinsState {
             level: Level::new(),
+            stat <- PercpuCounters::new(GFP_KERNEL),
             events: AtomicU64::new(0),
             events_local: AtomicU64::new(0),
             events_file <- FileNotifier::new(),
@@ -108,19 +151,62 @@ fn levels(css: &Css<Pins>) -> impl Iterator<Item = &Level> + Clone {
         .map(|css| &css.level)
 }
 
-/// Counts a charge to `css` that the limit of its ancestor at `depth` (0 for
-/// `css` itself) turned down: locally at that cgroup, hierarchically there
-/// and in every ancestor below the root.
-fn record_refusal(css: &Css<Pins>, depth: usize) {
+/// Counts a charge of `pages` for `source` to `css` that the limit of its
+/// ancestor at `depth` (0 for `css` itself) turned down: locally at that
+/// cgroup, hierarchically there and in every ancestor below the root. Then
+/// reports it: the tracepoint for every refusal, a log line for the first
+/// one by that cgroup's limit.
+fn record_refusal(css: &Css<Pins>, depth: usize, source: usize, pages: u64) {
     let chain = css.ancestors().take_while(|css| !css.is_root()).skip(depth);
+    let mut limiter = None;
     for (above, css) in chain.enumerate() {
         if above == 0 {
-            css.events_local.fetch_add(1, Ordering::Relaxed);
+            let before = css.events_local.fetch_add(1, Ordering::Relaxed);
             css.events_local_file.notify();
+            limiter = Some((css, before == 0));
         }
         css.events.fetch_add(1, Ordering::Relaxed);
         css.events_file.notify();
     }
+    if let Some((limiter, first)) = limiter {
+        // SAFETY: Both are live csses of this controller, the name is a
+        // NUL-terminated string with a static lifetime, and the function
+        // only reads them for the call.
+        unsafe {
+            bindings::pins_report_refusal(
+                css.as_raw(),
+                limiter.as_raw(),
+                SOURCES[source].as_char_ptr(),
+                c_ulong::try_from(pages).unwrap_or(c_ulong::MAX),
+                limiter.level.max(),
+                limiter.level.usage(),
+                first,
+            )
+        };
+    }
+}
+
+/// Adds `pages` (removes them if `remove`) to `css`'s own count for
+/// `source`.
+fn count(css: &Css<Pins>, source: usize, pages: u64, remove: bool) {
+    // No count reaches `i64::MAX` pages: the hierarchical counter stops at
+    // `CEILING`.
+    let pages = i64::try_from(pages).unwrap_or(i64::MAX);
+    css.stat
+        .add_local(source, if remove { -pages } else { pages });
+}
+
+/// The pages charged to `css`'s subtree by source, added up over its
+/// descendants and every CPU. A count that a concurrent charge and uncharge
+/// on two CPUs leave negative for a moment reads as 0.
+fn subtree_stat(css: &Css<Pins>) -> [u64; NR_SOURCES] {
+    let mut sums = [0i64; NR_SOURCES];
+    css.for_each_descendant(|css| {
+        for (index, sum) in sums.iter_mut().enumerate() {
+            *sum = sum.saturating_add(css.stat.sum(index));
+        }
+    });
+    sums.map(|sum| u64::try_from(sum).unwrap_or(0))
 }
 
 /// The number of levels of `a` and of `b` below their nearest common
@@ -145,13 +231,16 @@ fn levels_below_common(a: &Css<Pins>, b: &Css<Pins>) -> (usize, usize) {
     (below_a, below_b)
 }
 
-/// Charges `pages` to `pins` and its ancestors, all or nothing, and counts a
-/// refusal by a limit.
-fn try_charge(pins: &Css<Pins>, pages: u64) -> Result {
+/// Charges `pages` for `source` to `pins` and its ancestors, all or
+/// nothing, and counts a refusal by a limit.
+fn try_charge(pins: &Css<Pins>, source: usize, pages: u64) -> Result {
     match counter::try_charge(levels(pins), pages, CEILING) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            count(pins, source, pages, false);
+            Ok(())
+        }
         Err(Refusal::Limit(depth)) => {
-            record_refusal(pins, depth);
+            record_refusal(pins, depth, source, pages);
             Err(ENOMEM)
         }
         // No limit refused an impossible count: no event.
@@ -188,17 +277,43 @@ impl ControlFile for MaxFile {
     }
 }
 
-/// `pins.current`: bytes charged to the cgroup and its descendants.
+/// `pins.current`: bytes charged to the cgroup and its descendants; on the
+/// root, to the whole host.
 struct CurrentFile;
 
 #[vtable]
 impl ControlFile for CurrentFile {
     type Subsys = Pins;
     const NAME: &'static [u8] = b"current";
-    const FLAGS: u32 = cgroup::NOT_ON_ROOT;
+    const FLAGS: u32 = 0;
 
     fn show(css: &Css<Pins>, _file: &OpenFile, m: &SeqFile) -> Result {
-        seq_print!(m, "{}\n", parse::pages_to_bytes(css.level.usage(), SHIFT));
+        let pages = if css.is_root() {
+            subtree_stat(css)
+                .iter()
+                .fold(0u64, |total, pages| total.saturating_add(*pages))
+        } else {
+            css.level.usage()
+        };
+        seq_print!(m, "{}\n", parse::pages_to_bytes(pages, SHIFT));
+        Ok(())
+    }
+}
+
+/// `pins.stat`: bytes charged to the cgroup and its descendants by source;
+/// on the root, to the whole host.
+struct StatFile;
+
+#[vtable]
+impl ControlFile for StatFile {
+    type Subsys = Pins;
+    const NAME: &'static [u8] = b"stat";
+    const FLAGS: u32 = 0;
+
+    fn show(css: &Css<Pins>, _file: &OpenFile, m: &SeqFile) -> Result {
+        for (name, pages) in SOURCES.iter().zip(subtree_stat(css)) {
+            seq_print!(m, "{} {}\n", name, parse::pages_to_bytes(pages, SHIFT));
+        }
         Ok(())
     }
 }
@@ -274,7 +389,7 @@ impl ControlFile for PeakFile {
 kernel::cgroup_subsys! {
     subsystem: Pins,
     symbol: pins_cgrp_subsys,
-    files: [MaxFile, CurrentFile, PeakFile, EventsFile, EventsLocalFile],
+    files: [MaxFile, CurrentFile, PeakFile, StatFile, EventsFile, EventsLocalFile],
 }
 
 // The C interface, declared in `include/linux/cgroup_pins.h`. A
@@ -332,7 +447,8 @@ pub unsafe extern "C" fn pins_cgroup_put(pins: *mut bindings::pins_cgroup) {
     }
 }
 
-/// Charges `npages` to `pins` and its ancestors, all or nothing.
+/// Charges `npages` for source `src` to `pins` and its ancestors, all or
+/// nothing.
 ///
 /// # Safety
 ///
@@ -341,59 +457,69 @@ pub unsafe extern "C" fn pins_cgroup_put(pins: *mut bindings::pins_cgroup) {
 #[no_mangle]
 pub unsafe extern "C" fn pins_cgroup_try_charge(
     pins: *mut bindings::pins_cgroup,
+    src: bindings::pins_source,
     npages: c_ulong,
 ) -> c_int {
     from_result(|| {
         // SAFETY: Guaranteed by the function safety requirement.
         if let Some(pins) = unsafe { borrow(pins) } {
-            try_charge(pins, pages(npages))?;
+            try_charge(pins, source(src), pages(npages))?;
         }
         Ok(0)
     })
 }
 
-/// Moves `npages` from `from` to `to` without checking limits; see
+/// Moves `npages` from `from` to `dst` without checking limits; see
 /// `pins_cgroup_move()` in `include/linux/cgroup_pins.h`. A null end
 /// only charges or only uncharges.
 ///
 /// # Safety
 ///
-/// `from` and `to` must each be null or a pins cgroup that the caller holds
+/// `from` and `dst` must each be null or a pins cgroup that the caller holds
 /// a reference on.
 #[no_mangle]
 pub unsafe extern "C" fn pins_cgroup_move(
     from: *mut bindings::pins_cgroup,
-    to: *mut bindings::pins_cgroup,
+    dst: *mut bindings::pins_cgroup,
+    src: bindings::pins_source,
     npages: c_ulong,
 ) {
     // SAFETY: Guaranteed by the function safety requirement.
-    let (from, to) = unsafe { (borrow(from), borrow(to)) };
-    let pages = pages(npages);
+    let (from, to) = unsafe { (borrow(from), borrow(dst)) };
+    let (source, pages) = (source(src), pages(npages));
     let (below_from, below_to) = match (from, to) {
         (Some(from), Some(to)) => levels_below_common(from, to),
         _ => (usize::MAX, usize::MAX),
     };
     if let Some(to) = to {
         counter::charge_unchecked(levels(to).take(below_to), pages, CEILING);
+        count(to, source, pages, false);
     }
     if let Some(from) = from {
         let balanced = counter::uncharge(levels(from).take(below_from), pages);
         warn_on_once!(!balanced);
+        count(from, source, pages, true);
     }
 }
 
-/// Returns `npages` charged by [`pins_cgroup_try_charge`].
+/// Returns `npages` charged for source `src` by [`pins_cgroup_try_charge`].
 ///
 /// # Safety
 ///
 /// `pins` must be null or a pins cgroup that the caller holds a reference
 /// on.
 #[no_mangle]
-pub unsafe extern "C" fn pins_cgroup_uncharge(pins: *mut bindings::pins_cgroup, npages: c_ulong) {
+pub unsafe extern "C" fn pins_cgroup_uncharge(
+    pins: *mut bindings::pins_cgroup,
+    src: bindings::pins_source,
+    npages: c_ulong,
+) {
     // SAFETY: Guaranteed by the function safety requirement.
     let Some(pins) = (unsafe { borrow(pins) }) else {
         return;
     };
-    let balanced = counter::uncharge(levels(pins), pages(npages));
+    let (source, pages) = (source(src), pages(npages));
+    let balanced = counter::uncharge(levels(pins), pages);
     warn_on_once!(!balanced);
+    count(pins, source, pages, true);
 }

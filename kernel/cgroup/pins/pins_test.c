@@ -49,7 +49,7 @@ static int pins_test_release(struct inode *inode, struct file *file)
 {
 	struct pins_test_file *pf = file->private_data;
 
-	pins_cgroup_uncharge(pf->pins, pf->charged);
+	pins_cgroup_uncharge(pf->pins, PINS_SOURCE_OTHER, pf->charged);
 	pins_cgroup_put(pf->pins);
 	mutex_destroy(&pf->lock);
 	kfree(pf);
@@ -90,14 +90,15 @@ static ssize_t pins_test_write(struct file *file, const char __user *ubuf,
 		if (npages > ULONG_MAX - pf->charged) {
 			ret = -EINVAL;
 		} else {
-			ret = pins_cgroup_try_charge(pf->pins, npages);
+			ret = pins_cgroup_try_charge(pf->pins, PINS_SOURCE_OTHER,
+						     npages);
 			if (!ret)
 				pf->charged += npages;
 		}
 	} else if (npages > pf->charged) {
 		ret = -EINVAL;
 	} else {
-		pins_cgroup_uncharge(pf->pins, npages);
+		pins_cgroup_uncharge(pf->pins, PINS_SOURCE_OTHER, npages);
 		pf->charged -= npages;
 	}
 	mutex_unlock(&pf->lock);

@@ -11,7 +11,10 @@ use crate::{
     task::Task,
     types::{ARef, AlwaysRefCounted, ForeignOwnable, Opaque},
 };
-use core::{ops::Deref, ptr::NonNull};
+use core::{
+    ops::Deref,
+    ptr::{self, NonNull},
+};
 
 /// The state of one cgroup for controller `S`: the C
 /// `struct cgroup_subsys_state` followed by the controller's state.
@@ -143,6 +146,37 @@ impl<S: Subsystem> Css<S> {
     /// This cgroup and then each of its ancestors, ending with the root.
     pub fn ancestors(&self) -> Ancestors<'_, S> {
         Ancestors { next: Some(self) }
+    }
+
+    /// Calls `f` on this cgroup and then on each of its descendants, every
+    /// cgroup before its children. Removed cgroups whose state is still
+    /// referenced are included.
+    ///
+    /// `f` runs inside an RCU read-side critical section, so it must not
+    /// sleep. A cgroup created or released meanwhile may be missed.
+    pub fn for_each_descendant(&self, mut f: impl FnMut(&Self)) {
+        // SAFETY: An RCU read-side critical section may be entered from any
+        // context; it is left below.
+        unsafe { bindings::rcu_read_lock() };
+        let mut pos = ptr::null_mut();
+        loop {
+            // SAFETY: `self` is a live css and `pos` is null or the css the
+            // previous call returned, which RCU keeps valid (see below);
+            // the RCU read lock is held, as the function requires.
+            pos = unsafe { bindings::css_next_descendant_pre(pos, self.as_raw()) };
+            if pos.is_null() {
+                break;
+            }
+            // SAFETY: `pos` is a css of `S` in `self`'s subtree. The cgroup
+            // core takes a css off its parent's list of children with
+            // `list_del_rcu()` when its last reference goes and frees it
+            // (the `css_free` callback) only after an RCU grace period, so
+            // it stays valid until the RCU read lock is released below, and
+            // `f` cannot keep the reference longer.
+            f(unsafe { Self::from_raw(pos) });
+        }
+        // SAFETY: Leaves the critical section entered above.
+        unsafe { bindings::rcu_read_unlock() };
     }
 }
 
