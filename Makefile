@@ -7,7 +7,7 @@
 # Knobs: PINS=n (CONFIG_CGROUP_PINS=n), CMD='...' (make run: run CMD in the
 # guest), PINS_ACCEL=tcg|kvm|auto, PINS_CACHE, PINS_BUILD, JOBS.
 
-export PINS CMD PINS_ACCEL PINS_CACHE PINS_BUILD PINS_TIMEOUT JOBS
+export PINS CMD PINS_ACCEL PINS_CACHE PINS_BUILD PINS_TIMEOUT PINS_BISECT_FROM JOBS
 
 .PHONY: run check shell build prepare lint patches bisect-check clean
 

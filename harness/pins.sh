@@ -89,7 +89,7 @@ APT_PKGS=(make gcc libc6-dev git xz-utils cpio gzip bc flex bison
 	libelf-dev libssl-dev python3 rsync kmod
 	clang-14 lld-14 llvm-14 libclang-14-dev
 	rustc-web rust-web-src rust-web-clippy rustfmt-web cargo-web
-	busybox-static qemu-system-x86 libcap-dev)
+	busybox-static qemu-system-x86 libcap-dev liburing-dev)
 
 do_deps() {
 	local missing=() p
@@ -300,6 +300,11 @@ do_selftests() {
 	make -s --no-print-directory -C "$st/mm" OUTPUT="$mm" COLLECTION=mm \
 		TEST_GEN_PROGS="$mm/mlock2-tests $mm/mlock-random-test" \
 		TEST_PROGS= emit_tests >>"$ksft/kselftest-list.txt"
+	# Upstream's MSG_ZEROCOPY tool, built unchanged; guest:msg_zerocopy
+	# runs it over loopback as net/msg_zerocopy.sh would.
+	mkdir -p "$ksft/net"
+	gcc -static -O2 -Wall -Werror -isystem "$OBJ/usr/include" -I"$st" \
+		-o "$ksft/net/msg_zerocopy" "$st/net/msg_zerocopy.c"
 	# The harness's own checks, a collection of their own.
 	mkdir -p "$ksft/guest"
 	for t in "$HARNESS"/guest/kselftest/*; do
@@ -308,6 +313,8 @@ do_selftests() {
 	done
 	gcc -static -O2 -Wall -Werror -o "$out/runas" "$HARNESS/guest/runas.c"
 	gcc -static -O2 -Wall -Werror -o "$out/lockmem" "$HARNESS/guest/lockmem.c"
+	gcc -static -O2 -Wall -Werror -o "$out/uringbuf" "$HARNESS/guest/uringbuf.c" \
+		-luring
 	check_selftest_config
 }
 
@@ -354,16 +361,22 @@ do_initramfs() {
 # rustfmt (the kernel's settings) and checkpatch --strict over our new files
 # and every patch of the series.
 do_lint() {
-	local files=() rs=() f p rc=0
+	local files=() rs=() trace=() f p rc=0
 	while read -r f; do
 		case "$f" in
 		*.rs) rs+=("$f"); files+=("$f") ;;
+		include/trace/events/*.h) trace+=("$f") ;;
 		*.c | *.h | */Makefile) files+=("$f") ;;
 		esac
 	done < <(overlay_files)
 	cd "$ROOT"
 	/usr/bin/rustfmt --check --edition 2021 --config-path "$SRC/.rustfmt.toml" "${rs[@]}" || rc=1
 	"$SRC/scripts/checkpatch.pl" --strict --no-tree -q -f "${files[@]}" || rc=1
+	# Trace event headers are laid out as every one in the kernel is
+	# (TRACE_EVENT(name, with TP_*( blocks below it), which checkpatch
+	# reads as open-ended lines and misaligned arguments.
+	"$SRC/scripts/checkpatch.pl" --strict --no-tree -q \
+		--ignore OPEN_ENDED_LINE,PARENTHESIS_ALIGNMENT -f "${trace[@]}" || rc=1
 	# From the kernel tree: inside our git checkout checkpatch misreads a
 	# tracked .patch file as a file to check line by line.
 	while read -r p; do

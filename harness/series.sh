@@ -268,7 +268,7 @@ do_bisect_check() {
 		km=(make -C "$wt" O="$obj" LLVM=1 RUSTC=/usr/bin/rustc
 			RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt
 			CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN="$TOOLS/bin/bindgen")
-		for ((i = 1; i <= n; i++)); do
+		for ((i = ${PINS_BISECT_FROM:-1}; i <= n; i++)); do
 			p=${patches[i - 1]}
 			log=$LOGS/bisect-$v-$(printf %02d "$i").log
 			start=$(date +%s)

@@ -39,4 +39,20 @@ if [ -x /tests/lockmem ]; then
 	echo "# the second mlock() fit the rlimit but not pins.max; after exit:"
 	show "cat $cg/demo/pins.current $cg/demo/pins.events"
 fi
+if [ -x /tests/uringbuf ] && [ -e /sys/kernel/tracing/events/pins ]; then
+	echo "# io_uring fixed buffers, registered from inside the cgroup by root,"
+	echo "# which has CAP_IPC_LOCK: RLIMIT_MEMLOCK (here 0) does not apply,"
+	echo "# pins.max (1M) does. Refusals are traced as pins:charge_refused:"
+	show "echo 1 > /sys/kernel/tracing/events/pins/charge_refused/enable"
+	echo "\$ (echo \$\$ > $cg/demo/cgroup.procs; ulimit -l 0;" \
+		"exec /tests/uringbuf $cg/demo 512K 1M)"
+	sh -c "echo \$\$ > $cg/demo/cgroup.procs; ulimit -l 0 &&
+		exec /tests/uringbuf $cg/demo 512K 1M"
+	echo "# the 1M buffer did not fit in pins.max; why, in the log and the trace:"
+	show "dmesg | grep 'pins controller'"
+	show "grep -o 'charge_refused:.*' /sys/kernel/tracing/trace"
+	show "echo 0 > /sys/kernel/tracing/events/pins/charge_refused/enable"
+fi
+echo "# what is pinned or locked on the whole host, by source, now:"
+show "cat $cg/pins.current $cg/pins.stat"
 show "rmdir $cg/demo"

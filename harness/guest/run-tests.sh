@@ -12,9 +12,13 @@ tests="
 cgroup:test_pins
 cgroup:test_vm_account
 cgroup:test_pins_mlock
+cgroup:test_pins_io_uring
+cgroup:test_pins_net
+cgroup:test_pins_perf
 cgroup:test_core
 guest:guest_smp
 guest:mlock_rlimit
+guest:msg_zerocopy
 guest:on-fault-limit
 mm:mlock2-tests
 mm:mlock-random-test

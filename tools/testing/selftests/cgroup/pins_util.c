@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Helpers shared by the pins controller selftests (test_pins.c,
+ * Helpers shared by the pins controller selftests (test_pins*.c,
  * test_vm_account.c).
  */
 
@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <linux/limits.h>
 #include <signal.h>
@@ -16,7 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -471,4 +476,458 @@ void pins_kill(pid_t *pid)
 		waitpid(*pid, NULL, 0);
 	}
 	*pid = 0;
+}
+
+const char * const pins_stat_keys[PINS_NR_STAT_KEYS] = {
+	"mlock", "shm", "secretmem", "io_uring", "zerocopy", "xdp", "perf",
+	"vfio", "iommufd", "vdpa", "rdma", "other",
+};
+
+/*
+ * Parses the byte count at @s, which must be whole pages, into *@pages
+ * and sets *@end past it. Returns 0 or -1.
+ */
+static int parse_pages(const char *s, char **end, long long *pages)
+{
+	unsigned long long bytes;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+
+	errno = 0;
+	bytes = strtoull(s, end, 10);
+	if (errno || bytes % page_size || bytes / page_size > LLONG_MAX)
+		return -1;
+
+	*pages = bytes / page_size;
+
+	return 0;
+}
+
+/**
+ * pins_usage_read() - read pins.stat and pins.current of a cgroup
+ * @cgroup: the cgroup's path
+ * @u: where the counts go, in pages
+ *
+ * pins.stat must be exactly one "<key> <bytes>" line for each of
+ * pins_stat_keys, in that order, and every count whole pages; what is
+ * wrong is reported.
+ *
+ * Return: 0 or -1.
+ */
+int pins_usage_read(const char *cgroup, struct pins_usage *u)
+{
+	char buf[1024], esc[1024], *p, *end;
+	size_t i, len;
+	int ret;
+
+	ret = cg_read(cgroup, "pins.stat", buf, sizeof(buf));
+	if (ret) {
+		ksft_print_msg("read %s/pins.stat: %s\n", cgroup,
+			       strerror(-ret));
+		return -1;
+	}
+
+	p = buf;
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++) {
+		len = strlen(pins_stat_keys[i]);
+		if (strncmp(p, pins_stat_keys[i], len) || p[len] != ' ' ||
+		    parse_pages(p + len + 1, &end, &u->stat[i]) ||
+		    *end != '\n') {
+			ksft_print_msg("%s/pins.stat: line %zu isn't \"%s <bytes>\" in \"%s\"\n",
+				       cgroup, i + 1, pins_stat_keys[i],
+				       pins_escape(esc, sizeof(esc), buf));
+			return -1;
+		}
+		p = end + 1;
+	}
+	if (*p) {
+		ksft_print_msg("%s/pins.stat: more than %d lines in \"%s\"\n",
+			       cgroup, PINS_NR_STAT_KEYS,
+			       pins_escape(esc, sizeof(esc), buf));
+		return -1;
+	}
+
+	ret = cg_read(cgroup, "pins.current", buf, sizeof(buf));
+	if (ret || parse_pages(buf, &end, &u->current) || strcmp(end, "\n")) {
+		ksft_print_msg("can't read %s/pins.current\n", cgroup);
+		return -1;
+	}
+
+	return 0;
+}
+
+/**
+ * pins_stat_bytes() - read one line of a cgroup's pins.stat
+ * @cgroup: the cgroup's path
+ * @key: the line's key, such as "perf"
+ *
+ * Return: the bytes of the "@key <bytes>" line of @cgroup/pins.stat, or
+ * -1 (reported) if it can't be read or there is no such line.
+ */
+long long pins_stat_bytes(const char *cgroup, const char *key)
+{
+	char buf[1024], *line;
+	size_t len = strlen(key);
+
+	if (cg_read(cgroup, "pins.stat", buf, sizeof(buf))) {
+		ksft_print_msg("can't read %s/pins.stat\n", cgroup);
+		return -1;
+	}
+
+	for (line = buf; line; line = strchr(line, '\n')) {
+		if (*line == '\n')
+			line++;
+		if (!strncmp(line, key, len) && line[len] == ' ')
+			return strtoll(line + len + 1, NULL, 10);
+	}
+
+	ksft_print_msg("no %s in %s/pins.stat\n", key, cgroup);
+	return -1;
+}
+
+/**
+ * pins_stat_check() - compare a cgroup's whole pins.stat
+ * @cgroup: the cgroup's path
+ * @key: the source that holds everything
+ * @pages: what @key must show, in pages
+ * @verbose: report a mismatch
+ *
+ * Return: 0 if @cgroup/pins.stat reads exactly @pages pages for @key and
+ * nothing for every other source, -1 if not.
+ */
+int pins_stat_check(const char *cgroup, const char *key, long pages,
+		    bool verbose)
+{
+	char want[1024], got[1024], esc_got[2048], esc_want[2048];
+	size_t i, len = 0;
+
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++)
+		len += snprintf(want + len, sizeof(want) - len, "%s %lld\n",
+				pins_stat_keys[i],
+				strcmp(pins_stat_keys[i], key) ? 0LL :
+				(long long)pages * page_size);
+
+	if (cg_read(cgroup, "pins.stat", got, sizeof(got))) {
+		if (verbose)
+			ksft_print_msg("can't read %s/pins.stat\n", cgroup);
+		return -1;
+	}
+	if (strcmp(got, want)) {
+		if (verbose)
+			ksft_print_msg("%s/pins.stat: got \"%s\", expected \"%s\"\n",
+				       cgroup,
+				       pins_escape(esc_got, sizeof(esc_got),
+						   got),
+				       pins_escape(esc_want, sizeof(esc_want),
+						   want));
+		return -1;
+	}
+
+	return 0;
+}
+
+/**
+ * pins_events_expect() - check pins.events and pins.events.local
+ * @cgroup: the cgroup's path
+ * @events: the count pins.events must show
+ * @local: the count pins.events.local must show
+ *
+ * Return: 0 if both show exactly "max <count>", -1 (reported) if not.
+ */
+int pins_events_expect(const char *cgroup, long events, long local)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "max %ld\n", events);
+	if (pins_expect_str(cgroup, "pins.events", buf))
+		return -1;
+
+	snprintf(buf, sizeof(buf), "max %ld\n", local);
+	return pins_expect_str(cgroup, "pins.events.local", buf);
+}
+
+/**
+ * pins_cg_id() - the id of a cgroup
+ * @cgroup: the cgroup's path
+ *
+ * Return: the inode number of @cgroup's directory, which is its cgroup id
+ * (as the pins:charge_refused tracepoint shows it), or 0 (reported).
+ */
+unsigned long long pins_cg_id(const char *cgroup)
+{
+	struct stat st;
+
+	if (stat(cgroup, &st)) {
+		ksft_print_msg("stat %s: %s\n", cgroup, strerror(errno));
+		return 0;
+	}
+
+	return st.st_ino;
+}
+
+/**
+ * pins_write_file() - write a string to a file with one write(2)
+ * @path: the file
+ * @str: what to write
+ * @flags: open(2) flags besides O_WRONLY | O_CLOEXEC, such as O_TRUNC
+ *
+ * Return: 0, or -1 (reported) if the open or the write failed or was
+ * short.
+ */
+int pins_write_file(const char *path, const char *str, int flags)
+{
+	ssize_t len = strlen(str), ret;
+	int fd, err;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC | flags);
+	if (fd < 0) {
+		ksft_print_msg("open %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	ret = write(fd, str, len);
+	err = errno;
+	close(fd);
+	if (ret != len) {
+		ksft_print_msg("write \"%s\" to %s: %s\n", str, path,
+			       ret < 0 ? strerror(err) : "short write");
+		return -1;
+	}
+
+	return 0;
+}
+
+/**
+ * pins_tracefs() - where tracefs is mounted
+ *
+ * Return: /sys/kernel/tracing or /sys/kernel/debug/tracing, whichever
+ * has a trace file, or NULL if tracefs isn't mounted.
+ */
+const char *pins_tracefs(void)
+{
+	if (!access("/sys/kernel/tracing/trace", F_OK))
+		return "/sys/kernel/tracing";
+	if (!access("/sys/kernel/debug/tracing/trace", F_OK))
+		return "/sys/kernel/debug/tracing";
+
+	return NULL;
+}
+
+/**
+ * pins_kmsg_open() - open /dev/kmsg at its end
+ *
+ * Reads of the fd return what is logged from now on, and fail with EAGAIN
+ * when there is no more.
+ *
+ * Return: the fd, or -1 (reported).
+ */
+int pins_kmsg_open(void)
+{
+	int fd;
+
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		ksft_print_msg("open /dev/kmsg: %s\n", strerror(errno));
+		return -1;
+	}
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		ksft_print_msg("seek /dev/kmsg: %s\n", strerror(errno));
+		close(fd);
+		return -1;
+	}
+
+	return fd;
+}
+
+/**
+ * pins_buf_alloc() - map anonymous memory and touch every page
+ * @npages: how many pages
+ * @no_thp: keep transparent huge pages out (a huge page is charged whole)
+ *
+ * Return: the read-write private mapping, or NULL (reported).
+ */
+char *pins_buf_alloc(long npages, bool no_thp)
+{
+	char *buf;
+
+	buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		ksft_print_msg("mmap %ld pages: %s\n", npages,
+			       strerror(errno));
+		return NULL;
+	}
+	/* Fails without THP: no matter. */
+	if (no_thp)
+		madvise(buf, npages * page_size, MADV_NOHUGEPAGE);
+	memset(buf, 0x5a, npages * page_size);
+
+	return buf;
+}
+
+/**
+ * pins_buf_free() - unmap what pins_buf_alloc() mapped
+ * @buf: the mapping, or NULL
+ * @npages: its size in pages
+ */
+void pins_buf_free(char *buf, long npages)
+{
+	if (buf)
+		munmap(buf, npages * page_size);
+}
+
+/**
+ * pins_page_at() - a page of a buffer
+ * @buf: the buffer
+ * @i: the page's index
+ *
+ * Return: the address of page @i of @buf.
+ */
+char *pins_page_at(char *buf, long i)
+{
+	return buf + i * page_size;
+}
+
+/**
+ * pins_close_fd() - close an fd if it is open and forget it
+ * @fd: the fd, -1 if none; -1 afterwards
+ */
+void pins_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/**
+ * pins_path_of() - join a directory and a name
+ * @buf: where the path goes, PATH_MAX bytes
+ * @dir: the directory
+ * @name: the name in it
+ *
+ * Return: 0, or -1 (reported) if "@dir/@name" doesn't fit.
+ */
+int pins_path_of(char *buf, const char *dir, const char *name)
+{
+	if (snprintf(buf, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX) {
+		ksft_print_msg("path too long: %s/%s\n", dir, name);
+		return -1;
+	}
+
+	return 0;
+}
+
+/**
+ * pins_drop_privileges() - become nobody with an RLIMIT_MEMLOCK
+ * @pages: RLIMIT_MEMLOCK, soft and hard, in pages (PINS_MAX: none)
+ *
+ * Become TEST_UID with RLIMIT_MEMLOCK at @pages pages and no capabilities
+ * left, CAP_IPC_LOCK in particular. Only for a child process.
+ *
+ * Return: 0 or -1 (reported).
+ */
+int pins_drop_privileges(long long pages)
+{
+	if (pins_set_memlock(pages))
+		return -1;
+
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)) {
+		ksft_print_msg("PR_SET_KEEPCAPS: %s\n", strerror(errno));
+		return -1;
+	}
+
+	return pins_become_nobody();
+}
+
+/**
+ * pins_sock_send() - send one byte, and maybe an fd, over a socket
+ * @sock: a connected socket
+ * @c: the byte
+ * @fd: an fd to pass with SCM_RIGHTS, or -1
+ *
+ * A peer that is gone fails the send (no SIGPIPE).
+ *
+ * Return: 0 or -1 (reported).
+ */
+int pins_sock_send(int sock, char c, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cmsg;
+
+	if (fd >= 0) {
+		memset(&u, 0, sizeof(u));
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	}
+
+	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != 1) {
+		ksft_print_msg("sendmsg: %s\n", strerror(errno));
+		return -1;
+	}
+
+	return 0;
+}
+
+/**
+ * pins_sock_recv() - receive one byte, and maybe an fd, from a socket
+ * @sock: a connected socket
+ * @c: the byte that must come
+ * @fd: NULL if no fd may come, else where the fd that must come goes
+ *
+ * Return: 0, or -1 (reported) if anything else came.
+ */
+int pins_sock_recv(int sock, char c, int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	char got;
+	struct iovec iov = { .iov_base = &got, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cmsg;
+	ssize_t len;
+
+	memset(&u, 0, sizeof(u));
+	len = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	if (len != 1 || got != c) {
+		ksft_print_msg("expected '%c' from the peer, got %zd bytes\n",
+			       c, len);
+		return -1;
+	}
+
+	cmsg = CMSG_FIRSTHDR(&msg);
+	if (!fd) {
+		if (cmsg) {
+			ksft_print_msg("unexpected control message\n");
+			return -1;
+		}
+		return 0;
+	}
+
+	if (!cmsg || cmsg->cmsg_level != SOL_SOCKET ||
+	    cmsg->cmsg_type != SCM_RIGHTS ||
+	    cmsg->cmsg_len != CMSG_LEN(sizeof(int)) ||
+	    (msg.msg_flags & MSG_CTRUNC)) {
+		ksft_print_msg("no fd came with '%c'\n", c);
+		return -1;
+	}
+	memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
+
+	return 0;
 }

@@ -55,4 +55,34 @@ int pins_become_nobody(void);
 int pins_reap(pid_t *pid);
 void pins_kill(pid_t *pid);
 
+/* pins.stat's keys, in the order it shows them. */
+#define PINS_NR_STAT_KEYS	12
+extern const char * const pins_stat_keys[PINS_NR_STAT_KEYS];
+
+/* What pins.stat and pins.current of a cgroup show, in pages. */
+struct pins_usage {
+	long long stat[PINS_NR_STAT_KEYS];
+	long long current;
+};
+
+int pins_usage_read(const char *cgroup, struct pins_usage *u);
+long long pins_stat_bytes(const char *cgroup, const char *key);
+int pins_stat_check(const char *cgroup, const char *key, long pages,
+		    bool verbose);
+int pins_events_expect(const char *cgroup, long events, long local);
+unsigned long long pins_cg_id(const char *cgroup);
+
+int pins_write_file(const char *path, const char *str, int flags);
+const char *pins_tracefs(void);
+int pins_kmsg_open(void);
+
+char *pins_buf_alloc(long npages, bool no_thp);
+void pins_buf_free(char *buf, long npages);
+char *pins_page_at(char *buf, long i);
+void pins_close_fd(int *fd);
+int pins_path_of(char *buf, const char *dir, const char *name);
+int pins_drop_privileges(long long pages);
+int pins_sock_send(int sock, char c, int fd);
+int pins_sock_recv(int sock, char c, int *fd);
+
 #endif /* __PINS_UTIL_H */

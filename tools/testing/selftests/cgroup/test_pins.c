@@ -3,15 +3,25 @@
  * Tests for the "pins" cgroup v2 controller, which limits how much memory
  * the tasks of a cgroup may pin or lock.
  *
- * The interface files are pins.max (rw) and pins.current (ro). Both are
- * missing on the root cgroup. pins.max takes "max" or a decimal byte count
- * with an optional K/M/G/T/P/E suffix and is stored in whole pages.
+ * The interface files are pins.max and pins.peak (rw), pins.current,
+ * pins.stat, pins.events and pins.events.local (ro). The root cgroup has
+ * only pins.current and pins.stat, which count the whole host, the charges
+ * of tasks in the root cgroup included. pins.max takes "max" or a decimal
+ * byte count with an optional K/M/G/T/P/E suffix and is stored in whole
+ * pages. pins.stat is one "<source> <bytes>" line for each source, in a
+ * fixed order, and adds up to pins.current.
  *
  * If the kernel was built with the test-only charge hook, the debugfs file
  * /sys/kernel/debug/pins_test is used to drive the charge path: each open()
  * binds the fd to the pins cgroup of the opening task, "charge N" and
  * "uncharge N" move N pages in and out of that cgroup and its ancestors,
- * a read returns what the fd holds and close() gives it all back.
+ * a read returns what the fd holds and close() gives it all back. It
+ * charges the source "other".
+ *
+ * A charge that a pins.max refuses is reported: the first refusal by each
+ * cgroup's limit logs "cgroup: <source> pin rejected by pins controller in
+ * <path>", and every refusal fires the tracepoint pins:charge_refused. The
+ * tests of that read /dev/kmsg and tracefs.
  *
  * Every test runs in a process of its own (kselftest_harness.h) on one of
  * two fixtures: "pins" for the interface files and "hook" for the charge
@@ -23,6 +33,7 @@
  */
 #define _GNU_SOURCE
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -162,24 +173,6 @@ static int hook_expect(int fd, long pages)
 	return 0;
 }
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-/* Fill @buf, PATH_MAX bytes, with "@dir/@name". Returns 0 or -1. */
-static int path_of(char *buf, const char *dir, const char *name)
-{
-	if (snprintf(buf, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX) {
-		ksft_print_msg("path too long: %s/%s\n", dir, name);
-		return -1;
-	}
-
-	return 0;
-}
-
 /*
  * Setup of both fixtures: skip without cgroup v2 or the pins controller,
  * and without the charge hook if @hook; otherwise make a cgroup named
@@ -207,8 +200,8 @@ static void cgroups_setup(struct __test_metadata *_metadata, char *root,
 		SKIP(return, "pins test hook not built");
 
 	snprintf(name, sizeof(name), "pins_test_%s", _metadata->name);
-	ASSERT_EQ(0, path_of(parent, root, name));
-	ASSERT_EQ(0, path_of(cg, parent, "child"));
+	ASSERT_EQ(0, pins_path_of(parent, root, name));
+	ASSERT_EQ(0, pins_path_of(cg, parent, "child"));
 	ret = pins_create(parent, true);
 	if (!ret)
 		ret = pins_create(cg, false);
@@ -247,7 +240,7 @@ static void cgroups_teardown(const char *root, const char *parent,
 /* Make @name below @cgroup, without enabling pins in it, as @extra. */
 static int make_extra(const char *cgroup, const char *name, char *extra)
 {
-	if (path_of(extra, cgroup, name))
+	if (pins_path_of(extra, cgroup, name))
 		return -1;
 
 	return pins_create(extra, false);
@@ -278,6 +271,7 @@ FIXTURE(hook) {
 	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
 	char extra[PATH_MAX];	/* one more cgroup, if the test made one */
 	pid_t pid;		/* a child of the test, or 0 */
+	bool tracing;		/* the test enabled pins:charge_refused */
 };
 
 FIXTURE_SETUP(hook)
@@ -285,8 +279,12 @@ FIXTURE_SETUP(hook)
 	cgroups_setup(_metadata, self->root, self->parent, self->cg, true);
 }
 
+static void trace_stop(void);
+
 FIXTURE_TEARDOWN_PARENT(hook)
 {
+	if (self->tracing)
+		trace_stop();
 	pins_kill(&self->pid);
 	cgroups_teardown(self->root, self->parent, self->cg, self->extra);
 }
@@ -309,69 +307,155 @@ TEST_F(pins, listed_and_enabled)
 				      "pins"));
 }
 
-/* Returns 0 if @cgroup has neither pins.max nor pins.current. */
+/* The files of a cgroup below the root, and whether each is read-only. */
+static const struct {
+	const char *name;
+	bool ro;
+} child_files[] = {
+	{ "pins.max",		false },
+	{ "pins.peak",		false },
+	{ "pins.current",	true },
+	{ "pins.stat",		true },
+	{ "pins.events",	true },
+	{ "pins.events.local",	true },
+};
+
+/* The files of the root cgroup, both read-only. */
+static const char * const root_files[] = { "pins.current", "pins.stat" };
+
+/* Returns true if @name is one of the @n @names. */
+static bool name_in(const char *name, const char * const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(name, names[i]))
+			return true;
+
+	return false;
+}
+
+/*
+ * Returns 0 if the entries of @cgroup whose names begin with "pins." are
+ * exactly the @n @names.
+ */
+static int pins_files_exactly(const char *cgroup, const char * const *names,
+			      size_t n)
+{
+	struct dirent *de;
+	size_t found = 0;
+	int ret = 0;
+	DIR *dir;
+
+	dir = opendir(cgroup);
+	if (!dir) {
+		ksft_print_msg("opendir %s: %s\n", cgroup, strerror(errno));
+		return -1;
+	}
+
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, "pins.", strlen("pins.")))
+			continue;
+		if (name_in(de->d_name, names, n)) {
+			found++;
+			continue;
+		}
+		ksft_print_msg("%s/%s: unexpectedly present\n", cgroup,
+			       de->d_name);
+		ret = -1;
+	}
+	closedir(dir);
+
+	if (found != n) {
+		ksft_print_msg("%s: %zu of the %zu pins files expected\n",
+			       cgroup, found, n);
+		ret = -1;
+	}
+
+	return ret;
+}
+
+/* Returns 0 if @cgroup/@name is a regular file, read-only if @ro, or rw. */
+static int pins_file_mode(const char *cgroup, const char *name, bool ro)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (pins_path_of(path, cgroup, name))
+		return -1;
+
+	if (stat(path, &st) || !S_ISREG(st.st_mode) ||
+	    !(st.st_mode & 0400) ||
+	    (ro ? (st.st_mode & 0222) : !(st.st_mode & 0200))) {
+		ksft_print_msg("%s: missing or not %s\n", path,
+			       ro ? "ro" : "rw");
+		return -1;
+	}
+
+	return 0;
+}
+
+/* Returns 0 if @cgroup has no pins file at all. */
 static int pins_files_absent(const char *cgroup)
 {
-	static const char * const files[] = {
-		"pins.max", "pins.current", "pins.peak", "pins.events",
-		"pins.events.local",
-	};
+	return pins_files_exactly(cgroup, NULL, 0);
+}
+
+/*
+ * Returns 0 if @cgroup has exactly the files of a cgroup below the root,
+ * pins.max and pins.peak writable, the others read-only.
+ */
+static int pins_files_present(const char *cgroup)
+{
+	const char *names[ARRAY_SIZE(child_files)];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(child_files); i++) {
+		names[i] = child_files[i].name;
+		if (pins_file_mode(cgroup, names[i], child_files[i].ro))
+			return -1;
+	}
+
+	return pins_files_exactly(cgroup, names, ARRAY_SIZE(names));
+}
+
+/*
+ * Returns 0 if @root has exactly pins.current and pins.stat, read-only,
+ * and none of the files that set or report on a limit.
+ */
+static int pins_root_files_present(const char *root)
+{
 	char path[PATH_MAX];
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(files); i++) {
-		snprintf(path, sizeof(path), "%s/%s", cgroup, files[i]);
+	for (i = 0; i < ARRAY_SIZE(root_files); i++)
+		if (pins_file_mode(root, root_files[i], true))
+			return -1;
+
+	for (i = 0; i < ARRAY_SIZE(child_files); i++) {
+		if (name_in(child_files[i].name, root_files,
+			    ARRAY_SIZE(root_files)))
+			continue;
+		if (pins_path_of(path, root, child_files[i].name))
+			return -1;
 		if (!access(path, F_OK) || errno != ENOENT) {
 			ksft_print_msg("%s: unexpectedly present\n", path);
 			return -1;
 		}
 	}
 
-	return 0;
+	return pins_files_exactly(root, root_files, ARRAY_SIZE(root_files));
 }
 
 /*
- * Returns 0 if @cgroup has a writable pins.max and a read-only
- * pins.current.
- */
-static int pins_files_present(const char *cgroup)
-{
-	static const char * const rw_files[] = { "pins.max", "pins.peak" };
-	static const char * const ro_files[] = {
-		"pins.current", "pins.events", "pins.events.local",
-	};
-	char path[PATH_MAX];
-	struct stat st;
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(rw_files); i++) {
-		snprintf(path, sizeof(path), "%s/%s", cgroup, rw_files[i]);
-		if (stat(path, &st) || !S_ISREG(st.st_mode) ||
-		    !(st.st_mode & 0200) || !(st.st_mode & 0400)) {
-			ksft_print_msg("%s: missing or not rw\n", path);
-			return -1;
-		}
-	}
-
-	for (i = 0; i < ARRAY_SIZE(ro_files); i++) {
-		snprintf(path, sizeof(path), "%s/%s", cgroup, ro_files[i]);
-		if (stat(path, &st) || !S_ISREG(st.st_mode) ||
-		    (st.st_mode & 0222) || !(st.st_mode & 0400)) {
-			ksft_print_msg("%s: missing or not ro\n", path);
-			return -1;
-		}
-	}
-
-	return 0;
-}
-
-/*
- * The root cgroup has no pins files. A child has pins.max and
- * pins.current, and so does a grandchild once the child enables pins.
+ * The root cgroup has exactly pins.current and pins.stat, read-only. A
+ * child has pins.max and pins.peak (rw), pins.current, pins.stat,
+ * pins.events and pins.events.local (ro), and so does a grandchild once
+ * the child enables pins, but not before.
  */
 TEST_F(pins, files)
 {
-	ASSERT_EQ(0, pins_files_absent(self->root));
+	ASSERT_EQ(0, pins_root_files_present(self->root));
 	ASSERT_EQ(0, pins_files_present(self->parent));
 	ASSERT_EQ(0, pins_files_present(self->cg));
 
@@ -382,6 +466,123 @@ TEST_F(pins, files)
 
 	ASSERT_EQ(0, cg_write(self->cg, "cgroup.subtree_control", "+pins"));
 	ASSERT_EQ(0, pins_files_present(self->extra));
+}
+
+/* The keys of pins.stat, in the order it shows them. */
+/* The key of what the hook charges. */
+#define STAT_OTHER	(PINS_NR_STAT_KEYS - 1)
+
+/*
+ * Returns 0 if @cgroup's pins.stat shows @other pages more than @base
+ * (than 0 if @base is NULL) for "other" and as much for every other key,
+ * its pins.current shows @other pages more too, and its pins.stat adds
+ * up to its pins.current.
+ */
+static int usage_expect(const char *cgroup, const struct pins_usage *base,
+			long long other)
+{
+	long long want, sum = 0;
+	struct pins_usage now;
+	int ret = 0;
+	size_t i;
+
+	if (pins_usage_read(cgroup, &now))
+		return -1;
+
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++) {
+		want = (base ? base->stat[i] : 0) +
+		       (i == STAT_OTHER ? other : 0);
+		sum += now.stat[i];
+		if (now.stat[i] != want) {
+			ksft_print_msg("%s/pins.stat: %s is %lld pages, expected %lld\n",
+				       cgroup, pins_stat_keys[i], now.stat[i],
+				       want);
+			ret = -1;
+		}
+	}
+
+	want = (base ? base->current : 0) + other;
+	if (now.current != want) {
+		ksft_print_msg("%s/pins.current: %lld pages, expected %lld\n",
+			       cgroup, now.current, want);
+		ret = -1;
+	}
+
+	if (sum != now.current) {
+		ksft_print_msg("%s: pins.stat adds up to %lld pages, pins.current is %lld\n",
+			       cgroup, sum, now.current);
+		ret = -1;
+	}
+
+	return ret;
+}
+
+/* Returns 0 if @cgroup's pins.stat reads exactly a 0 for every key. */
+static int stat_expect_zero(const char *cgroup)
+{
+	char want[512], got[512], esc[512], wesc[512];
+	size_t i, len = 0;
+	int ret;
+
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++)
+		len += snprintf(want + len, sizeof(want) - len, "%s 0\n",
+				pins_stat_keys[i]);
+
+	ret = cg_read(cgroup, "pins.stat", got, sizeof(got));
+	if (ret) {
+		ksft_print_msg("read %s/pins.stat: %s\n", cgroup,
+			       strerror(-ret));
+		return -1;
+	}
+
+	if (strcmp(got, want)) {
+		ksft_print_msg("%s/pins.stat: got \"%s\", expected \"%s\"\n",
+			       cgroup, pins_escape(esc, sizeof(esc), got),
+			       pins_escape(wesc, sizeof(wesc), want));
+		return -1;
+	}
+
+	return 0;
+}
+
+/*
+ * pins.stat of a new cgroup and of its child is exactly the twelve keys,
+ * in order, each 0 bytes. The root's has the same keys in the same order,
+ * whole pages each, adding up to its pins.current. None can be written.
+ */
+TEST_F(pins, stat_format)
+{
+	static const char * const inputs[] = { "0", "other 4096", "max" };
+	long long sum = 0;
+	struct pins_usage u;
+	size_t i;
+
+	ASSERT_EQ(0, stat_expect_zero(self->parent));
+	ASSERT_EQ(0, stat_expect_zero(self->cg));
+
+	ASSERT_EQ(0, pins_usage_read(self->root, &u));
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++)
+		sum += u.stat[i];
+	ASSERT_EQ(u.current, sum) {
+		TH_LOG("root pins.stat adds up to %lld pages, pins.current is %lld",
+		       sum, u.current);
+	}
+
+	for (i = 0; i < ARRAY_SIZE(inputs); i++) {
+		ASSERT_NE(0, pins_write(self->cg, "pins.stat", inputs[i])) {
+			TH_LOG("write \"%s\" to pins.stat worked", inputs[i]);
+		}
+		ASSERT_NE(0, pins_write(self->root, "pins.stat", inputs[i])) {
+			TH_LOG("write \"%s\" to the root's pins.stat worked",
+			       inputs[i]);
+		}
+		ASSERT_NE(0, pins_write(self->root, "pins.current",
+					inputs[i])) {
+			TH_LOG("write \"%s\" to the root's pins.current worked",
+			       inputs[i]);
+		}
+		ASSERT_EQ(0, stat_expect_zero(self->cg));
+	}
 }
 
 /* A new child and grandchild start out unlimited and with nothing pinned. */
@@ -619,7 +820,7 @@ TEST_F(hook, ancestor)
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 11));
 	ASSERT_EQ(0, hook_expect(fd, 11));
 
-	close_fd(&fd);
+	pins_close_fd(&fd);
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 0));
 }
@@ -652,12 +853,12 @@ TEST_F(hook, hierarchy_sum)
 	ASSERT_EQ(0, pins_expect(child_b, "pins.current", 5));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 6));
 
-	close_fd(&fd_b);
+	pins_close_fd(&fd_b);
 	ASSERT_EQ(0, pins_expect(child_a, "pins.current", 1));
 	ASSERT_EQ(0, pins_expect(child_b, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 1));
 
-	close_fd(&fd_a);
+	pins_close_fd(&fd_a);
 	ASSERT_EQ(0, pins_expect(child_a, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 }
@@ -741,7 +942,7 @@ TEST_F(hook, rmdir)
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 5));
 	ASSERT_EQ(0, hook_expect(fd, 5));
 
-	close_fd(&fd);
+	pins_close_fd(&fd);
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 }
 
@@ -762,11 +963,11 @@ TEST_F(hook, close_uncharges)
 	ASSERT_EQ(0, hook_expect(fd1, 4));
 	ASSERT_EQ(0, hook_expect(fd2, 2));
 
-	close_fd(&fd1);
+	pins_close_fd(&fd1);
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 2));
 	ASSERT_EQ(0, hook_expect(fd2, 2));
 
-	close_fd(&fd2);
+	pins_close_fd(&fd2);
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
 }
 
@@ -855,8 +1056,8 @@ TEST_F(hook, events_notify)
 	const char *cg = self->cg;
 	int fd, ifd, wd;
 
-	ASSERT_EQ(0, path_of(events, cg, "pins.events"));
-	ASSERT_EQ(0, path_of(local, cg, "pins.events.local"));
+	ASSERT_EQ(0, pins_path_of(events, cg, "pins.events"));
+	ASSERT_EQ(0, pins_path_of(local, cg, "pins.events.local"));
 	ASSERT_EQ(0, pins_set_max(cg, 1));
 	fd = hook_open(self->root, cg);
 	ASSERT_LE(0, fd);
@@ -938,7 +1139,7 @@ TEST_F(hook, peak)
 	char peak[PATH_MAX];
 	int fd, p1, p2, p3;
 
-	ASSERT_EQ(0, path_of(peak, cg, "pins.peak"));
+	ASSERT_EQ(0, pins_path_of(peak, cg, "pins.peak"));
 	ASSERT_EQ(0, pins_expect(cg, "pins.peak", 0));
 	fd = hook_open(self->root, cg);
 	ASSERT_LE(0, fd);
@@ -1028,7 +1229,7 @@ TEST_F(hook, peak_refused)
 	int fd, peak_fd;
 	char peak[PATH_MAX];
 
-	ASSERT_EQ(0, path_of(peak, child, "pins.peak"));
+	ASSERT_EQ(0, pins_path_of(peak, child, "pins.peak"));
 
 	ASSERT_EQ(0, pins_set_max(parent, 8));
 	ASSERT_EQ(0, pins_expect(child, "pins.max", PINS_MAX));
@@ -1139,7 +1340,7 @@ TEST_F(hook, charge_zero_over_limit)
 	ASSERT_EQ(0, pins_expect_all_events(child, 1, 1));
 	ASSERT_EQ(0, pins_expect_all_events(parent, 2, 1));
 
-	close_fd(&fd);
+	pins_close_fd(&fd);
 	ASSERT_EQ(0, pins_expect(child, "pins.current", 0));
 	ASSERT_EQ(0, pins_expect(parent, "pins.current", 0));
 }
@@ -1217,6 +1418,439 @@ TEST_F(hook, charge_absurd)
 	ASSERT_EQ(0, hook_cmd(fd, "uncharge", n / 2, 0));
 	ASSERT_EQ(0, hook_expect(fd, 0));
 	ASSERT_EQ(0, pins_expect(cg, "pins.current", 0));
+}
+
+/*
+ * pins.stat counts the hook's charges under "other", in the cgroup charged
+ * and in every ancestor up to the root, hierarchically, always adding up
+ * to pins.current; a refused charge shows nowhere, and uncharges, closes
+ * and the removal of the cgroup charged return exactly what they should.
+ */
+TEST_F(hook, stat_hierarchy)
+{
+	const char *root = self->root, *parent = self->parent;
+	const char *child_a = self->cg, *child_b = self->extra;
+	struct pins_usage base;
+	int fd_a, fd_b;
+
+	ASSERT_EQ(0, make_extra(parent, "child_b", self->extra));
+	ASSERT_EQ(0, pins_usage_read(root, &base));
+
+	fd_a = hook_open(root, child_a);
+	ASSERT_LE(0, fd_a);
+	fd_b = hook_open(root, child_b);
+	ASSERT_LE(0, fd_b);
+
+	ASSERT_EQ(0, hook_cmd(fd_a, "charge", 3, 0));
+	ASSERT_EQ(0, hook_cmd(fd_b, "charge", 5, 0));
+	ASSERT_EQ(0, usage_expect(child_a, NULL, 3));
+	ASSERT_EQ(0, usage_expect(child_b, NULL, 5));
+	ASSERT_EQ(0, usage_expect(parent, NULL, 8));
+	ASSERT_EQ(0, usage_expect(root, &base, 8));
+
+	ASSERT_EQ(0, hook_cmd(fd_a, "uncharge", 2, 0));
+	ASSERT_EQ(0, usage_expect(child_a, NULL, 1));
+	ASSERT_EQ(0, usage_expect(child_b, NULL, 5));
+	ASSERT_EQ(0, usage_expect(parent, NULL, 6));
+	ASSERT_EQ(0, usage_expect(root, &base, 6));
+
+	/* Refused by the parent's limit: counted nowhere. */
+	ASSERT_EQ(0, pins_set_max(parent, 6));
+	ASSERT_EQ(0, hook_cmd(fd_b, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, usage_expect(child_a, NULL, 1));
+	ASSERT_EQ(0, usage_expect(child_b, NULL, 5));
+	ASSERT_EQ(0, usage_expect(parent, NULL, 6));
+	ASSERT_EQ(0, usage_expect(root, &base, 6));
+	ASSERT_EQ(0, pins_set_max(parent, PINS_MAX));
+
+	pins_close_fd(&fd_b);
+	ASSERT_EQ(0, usage_expect(child_a, NULL, 1));
+	ASSERT_EQ(0, usage_expect(child_b, NULL, 0));
+	ASSERT_EQ(0, usage_expect(parent, NULL, 1));
+	ASSERT_EQ(0, usage_expect(root, &base, 1));
+
+	/* A removed cgroup's charges still count above it. */
+	ASSERT_EQ(0, rmdir(child_a)) {
+		TH_LOG("rmdir %s: %s", child_a, strerror(errno));
+	}
+	ASSERT_EQ(0, usage_expect(parent, NULL, 1));
+	ASSERT_EQ(0, usage_expect(root, &base, 1));
+
+	pins_close_fd(&fd_a);
+	ASSERT_EQ(0, usage_expect(parent, NULL, 0));
+	ASSERT_EQ(0, usage_expect(root, &base, 0));
+}
+
+/* The most children of the root root_children_read() takes. */
+#define MAX_ROOT_CHILDREN	64
+
+/* What the children of the root show, by name. */
+struct root_children {
+	size_t n;
+	struct {
+		char name[NAME_MAX + 1];
+		struct pins_usage usage;
+	} cg[MAX_ROOT_CHILDREN];
+};
+
+/* Reads pins.stat and pins.current of every child of @root into @c. */
+static int root_children_read(const char *root, struct root_children *c)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int ret = 0;
+	DIR *dir;
+
+	dir = opendir(root);
+	if (!dir) {
+		ksft_print_msg("opendir %s: %s\n", root, strerror(errno));
+		return -1;
+	}
+
+	c->n = 0;
+	while (!ret && (de = readdir(dir))) {
+		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") ||
+		    !strcmp(de->d_name, ".."))
+			continue;
+		if (c->n == MAX_ROOT_CHILDREN) {
+			ksft_print_msg("more than %d cgroups in %s\n",
+				       MAX_ROOT_CHILDREN, root);
+			ret = -1;
+			break;
+		}
+		snprintf(c->cg[c->n].name, sizeof(c->cg[c->n].name), "%s",
+			 de->d_name);
+		if (pins_path_of(path, root, de->d_name) ||
+		    pins_usage_read(path, &c->cg[c->n].usage))
+			ret = -1;
+		c->n++;
+	}
+	closedir(dir);
+
+	return ret;
+}
+
+/* Returns 0 if every child of @root in @before still shows the same. */
+static int root_children_expect(const char *root,
+				const struct root_children *before)
+{
+	char path[PATH_MAX];
+	int ret = 0;
+	size_t i;
+
+	for (i = 0; i < before->n; i++)
+		if (pins_path_of(path, root, before->cg[i].name) ||
+		    usage_expect(path, &before->cg[i].usage, 0))
+			ret = -1;
+
+	return ret;
+}
+
+/*
+ * The root counts the charges of a task in the root cgroup too, in its
+ * pins.current and pins.stat, by exactly what was charged, and no child of
+ * the root sees any of it.
+ */
+TEST_F(hook, stat_root_task)
+{
+	static struct root_children children;
+	const char *root = self->root;
+	struct pins_usage base;
+	int fd;
+
+	ASSERT_EQ(0, cg_enter_current(root));
+	ASSERT_EQ(0, root_children_read(root, &children));
+	ASSERT_LE(1, children.n);
+	ASSERT_EQ(0, pins_usage_read(root, &base));
+
+	fd = hook_open(root, root);
+	ASSERT_LE(0, fd);
+
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 7, 0));
+	ASSERT_EQ(0, hook_expect(fd, 7));
+	ASSERT_EQ(0, usage_expect(root, &base, 7));
+	ASSERT_EQ(0, usage_expect(self->parent, NULL, 0));
+	ASSERT_EQ(0, usage_expect(self->cg, NULL, 0));
+	ASSERT_EQ(0, root_children_expect(root, &children));
+
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 3, 0));
+	ASSERT_EQ(0, usage_expect(root, &base, 4));
+	ASSERT_EQ(0, root_children_expect(root, &children));
+
+	pins_close_fd(&fd);
+	ASSERT_EQ(0, usage_expect(root, &base, 0));
+	ASSERT_EQ(0, root_children_expect(root, &children));
+}
+
+/* What the kernel logs for a refusal, up to the cgroup's path. */
+#define REFUSAL_LOG	"cgroup: other pin rejected by pins controller in "
+
+/*
+ * Reads the records logged since the last call on @fd, from pins_kmsg_open(),
+ * and returns 0 if those that mention the pins controller are exactly one
+ * with the text @want, or none if @want is NULL.
+ */
+static int kmsg_expect(int fd, const char *want)
+{
+	char rec[8192], *msg;
+	int n = 0, ret = 0;
+	ssize_t len;
+
+	for (;;) {
+		len = read(fd, rec, sizeof(rec) - 1);
+		if (len < 0 && errno == EPIPE)
+			continue;	/* overwritten: on to the next one */
+		if (len < 0 && errno == EAGAIN)
+			break;
+		if (len < 0) {
+			ksft_print_msg("read /dev/kmsg: %s\n", strerror(errno));
+			return -1;
+		}
+		rec[len] = '\0';
+
+		/* "<prio>,<seq>,<usec>,<flags>;<text>\n" and dictionary. */
+		msg = strchr(rec, ';');
+		if (!msg)
+			continue;
+		msg++;
+		msg[strcspn(msg, "\n")] = '\0';
+		if (!strstr(msg, "pins controller"))
+			continue;
+
+		if (!want || n++ || strcmp(msg, want)) {
+			ksft_print_msg("unexpected kernel log line \"%s\"\n",
+				       msg);
+			ret = -1;
+		}
+	}
+
+	if (want && !n) {
+		ksft_print_msg("no kernel log line \"%s\"\n", want);
+		ret = -1;
+	}
+
+	return ret;
+}
+
+/*
+ * The first charge refused by a cgroup's pins.max logs one line naming
+ * the source and that cgroup, by its path from the root of the hierarchy;
+ * later refusals by the same limit log nothing, and neither do charges
+ * that succeed. Each cgroup's limit has a first refusal of its own.
+ */
+TEST_F(hook, refusal_log)
+{
+	const char *parent = self->parent, *child = self->cg;
+	size_t root_len = strlen(self->root);
+	char want_parent[PATH_MAX + 64], want_child[PATH_MAX + 64];
+	int fd, kfd;
+
+	kfd = pins_kmsg_open();
+	if (kfd < 0)
+		SKIP(return, "can't read /dev/kmsg: %s", strerror(errno));
+
+	snprintf(want_parent, sizeof(want_parent), REFUSAL_LOG "%s",
+		 parent + root_len);
+	snprintf(want_child, sizeof(want_child), REFUSAL_LOG "%s",
+		 child + root_len);
+
+	ASSERT_EQ(0, pins_set_max(parent, 4));
+	fd = hook_open(self->root, child);
+	ASSERT_LE(0, fd);
+
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 4, 0));
+	ASSERT_EQ(0, kmsg_expect(kfd, NULL));
+
+	/* The parent's first refusal. */
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, kmsg_expect(kfd, want_parent));
+
+	/* Its second and third. */
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 2, -ENOMEM));
+	ASSERT_EQ(0, kmsg_expect(kfd, NULL));
+
+	/* The first refusal by the child's own limit, and its second. */
+	ASSERT_EQ(0, pins_set_max(child, 2));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, kmsg_expect(kfd, want_child));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, kmsg_expect(kfd, NULL));
+
+	/* The parent's again, and a charge that fits. */
+	ASSERT_EQ(0, pins_set_max(child, PINS_MAX));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, -ENOMEM));
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 1, 0));
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 1, 0));
+	ASSERT_EQ(0, kmsg_expect(kfd, NULL));
+
+	ASSERT_EQ(0, pins_expect_all_events(parent, 6, 4));
+	ASSERT_EQ(0, pins_expect_all_events(child, 2, 2));
+
+	pins_close_fd(&fd);
+	pins_close_fd(&kfd);
+}
+
+#define TRACEFS		"/sys/kernel/tracing"
+#define TRACE_EVENT	TRACEFS "/events/pins/charge_refused"
+
+/* Returns true if tracefs is there, mounting it first if needed. */
+static bool trace_available(void)
+{
+	if (!access(TRACEFS "/trace", F_OK))
+		return true;
+
+	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY)
+		ksft_print_msg("mount tracefs: %s\n", strerror(errno));
+
+	return !access(TRACEFS "/trace", F_OK);
+}
+
+/* Empties the trace buffer, as "echo > trace" does. */
+static int trace_clear(void)
+{
+	return pins_write_file(TRACEFS "/trace", "\n", O_TRUNC);
+}
+
+/* Disables pins:charge_refused and empties the trace buffer. */
+static void trace_stop(void)
+{
+	pins_write_file(TRACE_EVENT "/enable", "0", 0);
+	trace_clear();
+}
+
+/* The most pins:charge_refused events trace_read() takes. */
+#define MAX_TRACE_EVENTS	16
+
+/*
+ * Reads the trace buffer and stores what each pins:charge_refused event
+ * in it shows after "charge_refused: " in @events. Returns how many there
+ * are, or -1.
+ */
+static int trace_read(char events[][256])
+{
+	static char buf[1 << 16];
+	char *line, *save, *p;
+	size_t len = 0;
+	ssize_t n;
+	int fd, count = 0;
+
+	fd = open(TRACEFS "/trace", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ksft_print_msg("open %s/trace: %s\n", TRACEFS, strerror(errno));
+		return -1;
+	}
+	while (len < sizeof(buf) - 1 &&
+	       (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = '\0';
+
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (*line == '#')
+			continue;
+		p = strstr(line, " charge_refused: ");
+		if (!p) {
+			ksft_print_msg("unexpected trace line \"%s\"\n", line);
+			return -1;
+		}
+		if (count == MAX_TRACE_EVENTS) {
+			ksft_print_msg("more than %d events traced\n",
+				       MAX_TRACE_EVENTS);
+			return -1;
+		}
+		snprintf(events[count++], 256, "%s",
+			 p + strlen(" charge_refused: "));
+	}
+
+	return count;
+}
+
+/*
+ * Every refused charge fires pins:charge_refused with the pid and comm of
+ * the task that charged, the ids of the cgroup charged and of the cgroup
+ * whose pins.max refused, the source, the pages asked for and that
+ * limit's max and usage in pages; a charge that succeeds fires nothing.
+ */
+TEST_F(hook, refusal_trace)
+{
+	const char *parent = self->parent, *a = self->cg, *b = self->extra;
+	unsigned long long id_parent, id_a, id_b;
+	char want[4][256], got[MAX_TRACE_EVENTS][256];
+	char comm[64], who[128];
+	int fd_a, fd_b, n, i;
+
+	if (!trace_available())
+		SKIP(return, "tracefs not available");
+	ASSERT_EQ(0, access(TRACE_EVENT "/enable", F_OK)) {
+		TH_LOG("no tracepoint pins:charge_refused in %s", TRACEFS);
+	}
+
+	ASSERT_EQ(0, make_extra(parent, "b", self->extra));
+	id_parent = pins_cg_id(parent);
+	id_a = pins_cg_id(a);
+	id_b = pins_cg_id(b);
+	ASSERT_NE(0, id_parent && id_a && id_b);
+
+	ASSERT_LT(0, read_text("/proc/self/comm", comm, sizeof(comm)));
+	comm[strcspn(comm, "\n")] = '\0';
+	snprintf(who, sizeof(who), "pid=%d comm=%s", getpid(), comm);
+
+	/* b holds 2 pages, a 3: the parent's usage is 5 of 6. */
+	ASSERT_EQ(0, pins_set_max(parent, 6));
+	fd_b = hook_open(self->root, b);
+	ASSERT_LE(0, fd_b);
+	ASSERT_EQ(0, hook_cmd(fd_b, "charge", 2, 0));
+	fd_a = hook_open(self->root, a);
+	ASSERT_LE(0, fd_a);
+	ASSERT_EQ(0, hook_cmd(fd_a, "charge", 3, 0));
+
+	self->tracing = true;
+	ASSERT_EQ(0, pins_write_file(TRACE_EVENT "/enable", "1", 0));
+	ASSERT_EQ(0, trace_clear());
+
+	/* Twice the same refusal by the parent's limit: two events. */
+	ASSERT_EQ(0, hook_cmd(fd_a, "charge", 2, -ENOMEM));
+	snprintf(want[0], sizeof(want[0]),
+		 "%s cgroup=%llu limiter=%llu source=other pages=2 limit=6 usage=5",
+		 who, id_a, id_parent);
+	ASSERT_EQ(0, hook_cmd(fd_a, "charge", 2, -ENOMEM));
+	snprintf(want[1], sizeof(want[1]), "%s", want[0]);
+
+	/* Up to the parent's limit: no event. */
+	ASSERT_EQ(0, hook_cmd(fd_a, "charge", 1, 0));
+
+	/* Refused by a's own limit, below its usage of 4. */
+	ASSERT_EQ(0, pins_set_max(a, 2));
+	ASSERT_EQ(0, hook_cmd(fd_a, "charge", 1, -ENOMEM));
+	snprintf(want[2], sizeof(want[2]),
+		 "%s cgroup=%llu limiter=%llu source=other pages=1 limit=2 usage=4",
+		 who, id_a, id_a);
+
+	/* b refused by the parent's, now full. */
+	ASSERT_EQ(0, hook_cmd(fd_b, "charge", 3, -ENOMEM));
+	snprintf(want[3], sizeof(want[3]),
+		 "%s cgroup=%llu limiter=%llu source=other pages=3 limit=6 usage=6",
+		 who, id_b, id_parent);
+
+	n = trace_read(got);
+	ASSERT_EQ((int)ARRAY_SIZE(want), n) {
+		for (i = 0; i < n; i++)
+			TH_LOG("traced: %s", got[i]);
+	}
+	for (i = 0; i < n; i++) {
+		ASSERT_STREQ(want[i], got[i]) {
+			TH_LOG("event %d of %d", i + 1, n);
+		}
+	}
+
+	trace_stop();
+	self->tracing = false;
+
+	pins_close_fd(&fd_a);
+	pins_close_fd(&fd_b);
+	ASSERT_EQ(0, usage_expect(parent, NULL, 0));
 }
 
 #define NSEC_PER_MSEC		(NSEC_PER_SEC / 1000)

@@ -15,6 +15,13 @@
  * CAP_IPC_LOCK or not, and one without CAP_IPC_LOCK must also fit under
  * RLIMIT_MEMLOCK, which is checked first.
  *
+ * pins.stat shows each charge under its source: "mlock" for mlock(),
+ * mlockall(), MAP_LOCKED and mremap(), "shm" for SHM_LOCK, "secretmem"
+ * for memfd_secret(), whose locked mappings are charged as secretmem only.
+ * It does so in the cgroup charged, its ancestors and the root, which
+ * counts the whole host: what a test locks shows there as exactly that
+ * much more, while nothing else in the machine locks memory.
+ *
  * With --rlimit-only it runs only what needs no pins controller: the
  * mremap() shapes limited by RLIMIT_MEMLOCK, which must behave as on
  * vanilla 6.12 with the controller built in or not.
@@ -72,19 +79,6 @@ static int cur_wait(const char *cgroup, long pages)
 	return pins_expect_wait(cgroup, "pins.current", pages);
 }
 
-/* Returns 0 if pins.events and pins.events.local show @events, @local. */
-static int events_expect(const char *cgroup, long events, long local)
-{
-	char buf[64];
-
-	snprintf(buf, sizeof(buf), "max %ld\n", events);
-	if (pins_expect_str(cgroup, "pins.events", buf))
-		return -1;
-
-	snprintf(buf, sizeof(buf), "max %ld\n", local);
-	return pins_expect_str(cgroup, "pins.events.local", buf);
-}
-
 /* The VmLck of @pid (0: this process) in pages, or -1. */
 static long vmlck_pages(pid_t pid)
 {
@@ -115,6 +109,76 @@ static int locked(const char *cgroup, long pages)
 		return -1;
 
 	return vmlck_expect(0, pages);
+}
+
+/* The keys of pins.stat, in the order it shows them. */
+
+/* The keys of the locked memory, in pins_stat_keys. */
+enum { STAT_MLOCK, STAT_SHM, STAT_SECRETMEM };
+
+/*
+ * Returns 0 if @cgroup's pins.stat shows @mlock, @shm and @secret pages
+ * more than @base (than 0 if @base is NULL) for mlock, shm and secretmem,
+ * as much as @base for every other key, its pins.current as much more as
+ * these add up to, and if its pins.stat adds up to its pins.current.
+ */
+static int sources_expect(const char *cgroup, const struct pins_usage *base,
+			  long mlock, long shm, long secret)
+{
+	struct pins_usage now, delta = {
+		.stat = {
+			[STAT_MLOCK] = mlock,
+			[STAT_SHM] = shm,
+			[STAT_SECRETMEM] = secret,
+		},
+		.current = mlock + shm + secret,
+	};
+	long long want, sum = 0;
+	int ret = 0;
+	size_t i;
+
+	if (pins_usage_read(cgroup, &now))
+		return -1;
+
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++) {
+		want = (base ? base->stat[i] : 0) + delta.stat[i];
+		sum += now.stat[i];
+		if (now.stat[i] != want) {
+			ksft_print_msg("%s/pins.stat: %s is %lld pages, expected %lld\n",
+				       cgroup, pins_stat_keys[i], now.stat[i],
+				       want);
+			ret = -1;
+		}
+	}
+
+	want = (base ? base->current : 0) + delta.current;
+	if (now.current != want) {
+		ksft_print_msg("%s/pins.current: %lld pages, expected %lld\n",
+			       cgroup, now.current, want);
+		ret = -1;
+	}
+
+	if (sum != now.current) {
+		ksft_print_msg("%s: pins.stat adds up to %lld pages, pins.current is %lld\n",
+			       cgroup, sum, now.current);
+		ret = -1;
+	}
+
+	return ret;
+}
+
+/*
+ * Returns 0 if @cgroup holds @mlock, @shm and @secret pages of each
+ * source and the root @root that many more than @base.
+ */
+static int stat_expect(const char *cgroup, const char *root,
+		       const struct pins_usage *base, long mlock, long shm,
+		       long secret)
+{
+	if (sources_expect(cgroup, NULL, mlock, shm, secret))
+		return -1;
+
+	return sources_expect(root, base, mlock, shm, secret);
 }
 
 /*
@@ -598,6 +662,61 @@ static int test_map_locked(const char *root)
 }
 
 /*
+ * Child of test_stat_mlock(): what mlock() and MAP_LOCKED lock shows as
+ * "mlock" in pins.stat, of this cgroup and of the root @arg, and under no
+ * other key; munlock() and munmap() take it off again.
+ */
+static int child_stat_mlock(const char *cgroup, void *arg)
+{
+	const char *root = arg;
+	int ret = EXIT_FAILURE;
+	char *buf, *map = NULL;
+	struct pins_usage base;
+
+	if (pins_usage_read(root, &base))
+		return EXIT_FAILURE;
+
+	buf = buf_map(16);
+	if (!buf)
+		return EXIT_FAILURE;
+
+	if (stat_expect(cgroup, root, &base, 0, 0, 0))
+		goto out;
+
+	if (lock_pages(buf, 0, 8, 0) ||
+	    stat_expect(cgroup, root, &base, 8, 0, 0))
+		goto out;
+
+	if (map_pages(4, MAP_LOCKED, 0, &map) ||
+	    stat_expect(cgroup, root, &base, 12, 0, 0) || vmlck_expect(0, 12))
+		goto out;
+
+	if (unlock_pages(buf, 0, 8) ||
+	    stat_expect(cgroup, root, &base, 4, 0, 0))
+		goto out;
+
+	if (unmap_pages(map, 0, 4))
+		goto out;
+	map = NULL;
+	if (stat_expect(cgroup, root, &base, 0, 0, 0))
+		goto out;
+
+	ret = EXIT_SUCCESS;
+out:
+	buf_unmap(map, 4);
+	buf_unmap(buf, 16);
+
+	return ret;
+}
+
+/* Locked memory shows as "mlock" in pins.stat, and in the root's. */
+static int test_stat_mlock(const char *root)
+{
+	return run_in_new_cgroup(root, "pins_mlock_stat", PINS_MAX,
+				 child_stat_mlock, (void *)root);
+}
+
+/*
  * Child of test_mremap_locked(): growing a locked mapping charges the
  * growth, shrinking it gives back the cut, moving it (also with
  * MREMAP_DONTUNMAP) changes nothing.
@@ -846,7 +965,7 @@ static int child_stack_limit(const char *cgroup, void *arg)
 			       status);
 		return EXIT_FAILURE;
 	}
-	if (cur_wait(cgroup, 0) || events_expect(cgroup, 1, 1))
+	if (cur_wait(cgroup, 0) || pins_events_expect(cgroup, 1, 1))
 		return EXIT_FAILURE;
 
 	return EXIT_SUCCESS;
@@ -1082,12 +1201,12 @@ static int child_mlock_limit(const char *cgroup, void *arg)
 		return EXIT_FAILURE;
 
 	if (lock_pages(buf, 0, 10, 0) || locked(cgroup, 10) ||
-	    events_expect(cgroup, 0, 0))
+	    pins_events_expect(cgroup, 0, 0))
 		goto out;
 
 	/* 17 pages would be locked: refused, nothing locked or charged. */
 	if (lock_pages(buf, 10, 7, ENOMEM) || locked(cgroup, 10) ||
-	    events_expect(cgroup, 1, 1))
+	    pins_events_expect(cgroup, 1, 1))
 		goto out;
 
 	/* 0-15, of which 0-9 are locked already: exactly at the limit. */
@@ -1097,7 +1216,7 @@ static int child_mlock_limit(const char *cgroup, void *arg)
 		goto out;
 
 	if (lock_pages(buf, 16, 1, ENOMEM) || locked(cgroup, 16) ||
-	    events_expect(cgroup, 2, 2))
+	    pins_events_expect(cgroup, 2, 2))
 		goto out;
 
 	if (unlock_pages(buf, 0, 32) || locked(cgroup, 0))
@@ -1127,11 +1246,11 @@ static int child_map_locked_limit(const char *cgroup, void *arg)
 	char *buf = NULL;
 
 	if (map_pages(16, MAP_LOCKED, EAGAIN, &buf) || locked(cgroup, 0) ||
-	    events_expect(cgroup, 1, 1))
+	    pins_events_expect(cgroup, 1, 1))
 		goto out;
 
 	if (map_pages(8, MAP_LOCKED, 0, &buf) || locked(cgroup, 8) ||
-	    events_expect(cgroup, 1, 1))
+	    pins_events_expect(cgroup, 1, 1))
 		goto out;
 
 	if (unmap_pages(buf, 0, 8))
@@ -1172,7 +1291,7 @@ static int child_mlockall_limit(const char *cgroup, void *arg)
 	if (expect_errno("mlockall(MCL_CURRENT)", mlockall(MCL_CURRENT),
 			 ENOMEM))
 		goto out;
-	if (locked(cgroup, 0) || events_expect(cgroup, 1, 1))
+	if (locked(cgroup, 0) || pins_events_expect(cgroup, 1, 1))
 		goto out;
 
 	/* Nothing is locked now, so this charges nothing. */
@@ -1183,7 +1302,7 @@ static int child_mlockall_limit(const char *cgroup, void *arg)
 	if (map_pages(8, 0, 0, &a) || locked(cgroup, 8))
 		goto out;
 	if (map_pages(16, 0, EAGAIN, &b) || locked(cgroup, 8) ||
-	    events_expect(cgroup, 2, 2))
+	    pins_events_expect(cgroup, 2, 2))
 		goto out;
 
 	if (expect_errno("munlockall", munlockall(), 0) || locked(cgroup, 0))
@@ -1269,7 +1388,7 @@ static int child_mremap_limit(const char *cgroup, void *arg)
 		goto out;
 	}
 	if (locked(cgroup, 16) || check_pages(a, 16) ||
-	    events_expect(cgroup, 1, 1))
+	    pins_events_expect(cgroup, 1, 1))
 		goto out;
 
 	p = mremap(a, 16 * page_size, 24 * page_size, 0);
@@ -1278,7 +1397,7 @@ static int child_mremap_limit(const char *cgroup, void *arg)
 		goto out;
 	a_pages = 24;
 	if (locked(cgroup, 24) || check_pages(a, 16) ||
-	    events_expect(cgroup, 1, 1))
+	    pins_events_expect(cgroup, 1, 1))
 		goto out;
 
 	if (unmap_pages(a, 0, 24))
@@ -1905,7 +2024,7 @@ static int test_ancestor_limit(const char *root)
 
 	if (cur_wait(child, 0) || cur_expect(parent, 0))
 		goto cleanup;
-	if (events_expect(parent, 1, 1) || events_expect(child, 0, 0))
+	if (pins_events_expect(parent, 1, 1) || pins_events_expect(child, 0, 0))
 		goto cleanup;
 
 	ret = KSFT_PASS;
@@ -1951,11 +2070,11 @@ static int child_lesser(const char *cgroup, void *arg)
 		return EXIT_FAILURE;
 
 	if (lock_pages(buf, 0, l->limit + 1, ENOMEM) || locked(cgroup, 0) ||
-	    events_expect(cgroup, l->events, l->events))
+	    pins_events_expect(cgroup, l->events, l->events))
 		goto out;
 
 	if (lock_pages(buf, 0, l->limit, 0) || locked(cgroup, l->limit) ||
-	    events_expect(cgroup, l->events, l->events))
+	    pins_events_expect(cgroup, l->events, l->events))
 		goto out;
 
 	if (unlock_pages(buf, 0, l->limit) || locked(cgroup, 0))
@@ -2044,7 +2163,7 @@ static int child_migration(const char *cgroup, int sock, void *arg)
 
 	/* In B now, above its limit: one more page doesn't fit. */
 	if (lock_pages(buf, 16, 1, ENOMEM) || locked(cg_b, 16) ||
-	    events_expect(cg_b, 1, 1))
+	    pins_events_expect(cg_b, 1, 1))
 		return EXIT_FAILURE;
 
 	if (unlock_pages(buf, 0, 16) || locked(cg_b, 0))
@@ -2058,13 +2177,15 @@ static int child_migration(const char *cgroup, int sock, void *arg)
 
 /*
  * The locked memory of a process with four threads moves with it, once,
- * from A to its sibling B, even above B's pins.max, and munlock then gives
- * it back to B. Their parent sees no change, not even in its peak.
+ * from A to its sibling B, even above B's pins.max, "mlock" in pins.stat
+ * with it, and munlock then gives it back to B. Their parent and the root
+ * see no change, not even in the parent's peak.
  */
 static int test_migration(const char *root)
 {
 	char *parent = NULL, *cg_a = NULL, *cg_b = NULL;
 	struct peer peer = PEER_INIT;
+	struct pins_usage base;
 	int ret;
 
 	ret = pins_prepare(root);
@@ -2077,12 +2198,18 @@ static int test_migration(const char *root)
 	cg_b = cg_name(parent, "b");
 	if (!cg_b || pins_create(cg_b, false) || pins_set_max(cg_b, 8))
 		goto cleanup;
+	if (pins_usage_read(root, &base))
+		goto cleanup;
 
 	if (spawn(cg_a, child_migration, cg_b, &peer) ||
 	    msg_recv(peer.sock, 'L'))
 		goto cleanup;
 	if (cur_expect(parent, 16) || cur_expect(cg_a, 16) ||
 	    cur_expect(cg_b, 0) || vmlck_expect(peer.pid, 16))
+		goto cleanup;
+	if (stat_expect(cg_a, root, &base, 16, 0, 0) ||
+	    sources_expect(cg_b, NULL, 0, 0, 0) ||
+	    sources_expect(parent, NULL, 16, 0, 0))
 		goto cleanup;
 
 	if (cg_enter(cg_b, peer.pid)) {
@@ -2093,13 +2220,19 @@ static int test_migration(const char *root)
 	    cur_expect(cg_b, 16) || pins_expect(cg_b, "pins.max", 8) ||
 	    vmlck_expect(peer.pid, 16) || pins_expect(parent, "pins.peak", 16))
 		goto cleanup;
+	if (sources_expect(cg_a, NULL, 0, 0, 0) ||
+	    stat_expect(cg_b, root, &base, 16, 0, 0) ||
+	    sources_expect(parent, NULL, 16, 0, 0))
+		goto cleanup;
 
 	if (msg_send(peer.sock, 'M') || msg_recv(peer.sock, 'U'))
 		goto cleanup;
 	if (cur_expect(parent, 0) || cur_expect(cg_a, 0) ||
 	    cur_expect(cg_b, 0))
 		goto cleanup;
-	if (events_expect(parent, 1, 0) || events_expect(cg_a, 0, 0))
+	if (stat_expect(parent, root, &base, 0, 0, 0))
+		goto cleanup;
+	if (pins_events_expect(parent, 1, 0) || pins_events_expect(cg_a, 0, 0))
 		goto cleanup;
 
 	if (msg_send(peer.sock, 'X') || peer_reap(&peer))
@@ -2898,6 +3031,73 @@ static int test_shm_lock(const char *root)
 	return ret;
 }
 
+/* What child_stat_shm() gets: the root and a segment of 16 pages. */
+struct stat_shm {
+	const char *root;
+	int id;
+};
+
+/*
+ * Child of test_stat_shm(): SHM_LOCK of the segment shows as "shm" in
+ * pins.stat, and mlock() of 4 pages of our own beside it as "mlock", of
+ * this cgroup and of the root; unlocking takes each off its own key.
+ */
+static int child_stat_shm(const char *cgroup, void *arg)
+{
+	const struct stat_shm *s = arg;
+	const char *root = s->root;
+	int ret = EXIT_FAILURE;
+	struct pins_usage base;
+	char *buf;
+
+	if (pins_usage_read(root, &base))
+		return EXIT_FAILURE;
+
+	buf = buf_map(4);
+	if (!buf)
+		return EXIT_FAILURE;
+
+	if (shm_cmd(s->id, SHM_LOCK, "SHM_LOCK", 0) ||
+	    stat_expect(cgroup, root, &base, 0, 16, 0))
+		goto out;
+
+	if (lock_pages(buf, 0, 4, 0) ||
+	    stat_expect(cgroup, root, &base, 4, 16, 0))
+		goto out;
+
+	if (shm_cmd(s->id, SHM_UNLOCK, "SHM_UNLOCK", 0) ||
+	    stat_expect(cgroup, root, &base, 4, 0, 0))
+		goto out;
+
+	if (unlock_pages(buf, 0, 4) ||
+	    stat_expect(cgroup, root, &base, 0, 0, 0))
+		goto out;
+
+	ret = EXIT_SUCCESS;
+out:
+	buf_unmap(buf, 4);
+
+	return ret;
+}
+
+/* SHM_LOCK shows as "shm" in pins.stat, and in the root's. */
+static int test_stat_shm(const char *root)
+{
+	static const long npages[] = { 16 };
+	struct stat_shm s = { .root = root };
+	int ret;
+
+	ret = shm_prepare(root, &s.id, npages, 1);
+	if (ret != KSFT_PASS)
+		return ret;
+
+	ret = run_in_new_cgroup(root, "pins_mlock_stat_shm", PINS_MAX,
+				child_stat_shm, &s);
+	shm_remove(&s.id);
+
+	return ret;
+}
+
 /*
  * Child of test_shm_limit(), in a cgroup whose pins.max is 8 pages:
  * SHM_LOCK of segment 0 (16 pages) is refused, of segment 1 (8) not.
@@ -2908,7 +3108,7 @@ static int child_shm_limit(const char *cgroup, void *arg)
 
 	if (shm_cmd(ids[0], SHM_LOCK, "SHM_LOCK", ENOMEM) ||
 	    cur_expect(cgroup, 0) || shm_locked_expect(ids[0], false) ||
-	    events_expect(cgroup, 1, 1))
+	    pins_events_expect(cgroup, 1, 1))
 		return EXIT_FAILURE;
 
 	if (shm_cmd(ids[1], SHM_LOCK, "SHM_LOCK", 0) ||
@@ -2953,11 +3153,13 @@ static int child_shm_lock_exit(const char *cgroup, void *arg)
 
 /*
  * A locked segment keeps its charge when the task that locked it exits,
- * until it is destroyed, from whichever cgroup.
+ * until it is destroyed, from whichever cgroup; in pins.stat, as "shm",
+ * of its cgroup and of the root too.
  */
 static int test_shm_outlives_locker(const char *root)
 {
 	static const long npages[] = { 16 };
+	struct pins_usage base;
 	char *cg = NULL;
 	int ret, id;
 
@@ -2969,6 +3171,8 @@ static int test_shm_outlives_locker(const char *root)
 	cg = cg_name(root, "pins_mlock_shm_exit");
 	if (!cg || pins_create(cg, false))
 		goto cleanup;
+	if (pins_usage_read(root, &base))
+		goto cleanup;
 
 	if (pins_run_child(cg, child_shm_lock_exit, &id))
 		goto cleanup;
@@ -2977,11 +3181,13 @@ static int test_shm_outlives_locker(const char *root)
 	usleep(100000);
 	if (cur_expect(cg, 16) || shm_locked_expect(id, true))
 		goto cleanup;
+	if (stat_expect(cg, root, &base, 0, 16, 0))
+		goto cleanup;
 
 	if (shm_cmd(id, IPC_RMID, "IPC_RMID", 0))
 		goto cleanup;
 	id = -1;
-	if (cur_wait(cg, 0))
+	if (cur_wait(cg, 0) || stat_expect(cg, root, &base, 0, 0, 0))
 		goto cleanup;
 
 	ret = KSFT_PASS;
@@ -3159,6 +3365,65 @@ static int test_secretmem(const char *root)
 				 child_secretmem, NULL);
 }
 
+/*
+ * Child of test_stat_secretmem(): the pages of a memfd_secret() file show
+ * as "secretmem" in pins.stat, of this cgroup and of the root @arg, as
+ * they are faulted in, not as "mlock" though its mapping is locked; they
+ * stay when it is unmapped and go with the file.
+ */
+static int child_stat_secretmem(const char *cgroup, void *arg)
+{
+	const char *root = arg;
+	int ret = EXIT_FAILURE, fd;
+	struct pins_usage base;
+	char *buf;
+
+	if (pins_usage_read(root, &base))
+		return EXIT_FAILURE;
+
+	fd = secret_map(16, &buf);
+	if (fd < 0)
+		return EXIT_FAILURE;
+
+	if (stat_expect(cgroup, root, &base, 0, 0, 0))
+		goto out;
+
+	touch_pages(buf, 0, 5);
+	if (stat_expect(cgroup, root, &base, 0, 0, 5))
+		goto out;
+
+	if (unmap_pages(buf, 0, 16))
+		goto out;
+	buf = NULL;
+	if (stat_expect(cgroup, root, &base, 0, 0, 5))
+		goto out;
+
+	close(fd);
+	fd = -1;
+	if (cur_wait(cgroup, 0) || stat_expect(cgroup, root, &base, 0, 0, 0))
+		goto out;
+
+	ret = EXIT_SUCCESS;
+out:
+	buf_unmap(buf, 16);
+	if (fd >= 0)
+		close(fd);
+
+	return ret;
+}
+
+/* memfd_secret() pages show as "secretmem" in pins.stat, and the root's. */
+static int test_stat_secretmem(const char *root)
+{
+	int ret = secret_prepare(root);
+
+	if (ret != KSFT_PASS)
+		return ret;
+
+	return run_in_new_cgroup(root, "pins_mlock_stat_secretmem", PINS_MAX,
+				 child_stat_secretmem, (void *)root);
+}
+
 static sigjmp_buf sigbus_env;
 
 static void sigbus_handler(int sig)
@@ -3202,14 +3467,14 @@ static int child_secretmem_limit(const char *cgroup, void *arg)
 		return EXIT_FAILURE;
 
 	touch_pages(buf, 0, 8);
-	if (cur_expect(cgroup, 8) || events_expect(cgroup, 0, 0))
+	if (cur_expect(cgroup, 8) || pins_events_expect(cgroup, 0, 0))
 		goto out;
 
 	if (touch_sigbus(page_at(buf, 8)) != 1) {
 		ksft_print_msg("no SIGBUS for a page above pins.max\n");
 		goto out;
 	}
-	if (cur_expect(cgroup, 8) || events_expect(cgroup, 1, 1))
+	if (cur_expect(cgroup, 8) || pins_events_expect(cgroup, 1, 1))
 		goto out;
 
 	/* Pages already in are still there. */
@@ -3287,11 +3552,14 @@ static int child_shm_mlock_twice(const char *cgroup, void *arg)
 		return EXIT_FAILURE;
 
 	if (shm_cmd(id, SHM_LOCK, "SHM_LOCK", 0) ||
-	    cur_vmlck_expect(cgroup, 16, 0))
+	    cur_vmlck_expect(cgroup, 16, 0) ||
+	    sources_expect(cgroup, NULL, 0, 16, 0))
 		goto out;
-	if (lock_pages(addr, 0, 16, 0) || cur_vmlck_expect(cgroup, 32, 16))
+	if (lock_pages(addr, 0, 16, 0) || cur_vmlck_expect(cgroup, 32, 16) ||
+	    sources_expect(cgroup, NULL, 16, 16, 0))
 		goto out;
-	if (unlock_pages(addr, 0, 16) || cur_vmlck_expect(cgroup, 16, 0))
+	if (unlock_pages(addr, 0, 16) || cur_vmlck_expect(cgroup, 16, 0) ||
+	    sources_expect(cgroup, NULL, 0, 16, 0))
 		goto out;
 	if (shm_cmd(id, SHM_UNLOCK, "SHM_UNLOCK", 0) ||
 	    cur_vmlck_expect(cgroup, 0, 0))
@@ -3306,7 +3574,7 @@ static int child_shm_mlock_twice(const char *cgroup, void *arg)
 		goto out;
 	if (lock_pages(addr, 0, 16, ENOMEM) ||
 	    cur_vmlck_expect(cgroup, 16, 0) || shm_locked_expect(id, true) ||
-	    events_expect(cgroup, 1, 1))
+	    pins_events_expect(cgroup, 1, 1))
 		goto out;
 	if (shm_cmd(id, SHM_UNLOCK, "SHM_UNLOCK", 0) ||
 	    cur_vmlck_expect(cgroup, 0, 0))
@@ -3317,7 +3585,7 @@ static int child_shm_mlock_twice(const char *cgroup, void *arg)
 		goto out;
 	if (shm_cmd(id, SHM_LOCK, "SHM_LOCK", ENOMEM) ||
 	    cur_vmlck_expect(cgroup, 16, 16) || shm_locked_expect(id, false) ||
-	    events_expect(cgroup, 2, 2))
+	    pins_events_expect(cgroup, 2, 2))
 		goto out;
 	if (unlock_pages(addr, 0, 16) || cur_vmlck_expect(cgroup, 0, 0))
 		goto out;
@@ -3549,7 +3817,7 @@ static int child_shm_lock_refused(const char *cgroup, void *arg)
 
 	if (shm_cmd(id, SHM_LOCK, "SHM_LOCK", ENOMEM) ||
 	    shm_locked_expect(id, false) || cur_vmlck_expect(cgroup, 0, 0) ||
-	    events_expect(cgroup, 1, 1))
+	    pins_events_expect(cgroup, 1, 1))
 		return EXIT_FAILURE;
 
 	addr = shm_attach(id);
@@ -3658,6 +3926,11 @@ static int child_secretmem_mcl_future(const char *cgroup, void *arg)
 			       side);
 		goto out;
 	}
+	if (sources_expect(cgroup, NULL, 0, 0, npages)) {
+		ksft_print_msg("%s: a locked secretmem page is secretmem\n",
+			       side);
+		goto out;
+	}
 
 	ret = EXIT_SUCCESS;
 out:
@@ -3700,6 +3973,7 @@ static const struct pins_test tests[] = {
 	T(test_mlock_munlock),
 	T(test_mlock2_onfault),
 	T(test_map_locked),
+	T(test_stat_mlock),
 	T(test_mremap_locked),
 	T(test_mlockall_current),
 	T(test_mlockall_future),
@@ -3722,12 +3996,14 @@ static const struct pins_test tests[] = {
 	T(test_clone_vfork_own_mm),
 	T(test_shared_mm_owner_exits),
 	T(test_shm_lock),
+	T(test_stat_shm),
 	T(test_shm_limit),
 	T(test_shm_outlives_locker),
 	T(test_shm_mlock_twice),
 	T(test_shm_unlock_resized),
 	T(test_shm_lock_refused_changes_nothing),
 	T(test_secretmem),
+	T(test_stat_secretmem),
 	T(test_secretmem_limit),
 	T(test_secretmem_mcl_future),
 };
