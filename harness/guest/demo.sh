@@ -48,7 +48,9 @@ if [ -x /tests/uringbuf ] && [ -e /sys/kernel/tracing/events/pins ]; then
 		"exec /tests/uringbuf $cg/demo 512K 1M)"
 	sh -c "echo \$\$ > $cg/demo/cgroup.procs; ulimit -l 0 &&
 		exec /tests/uringbuf $cg/demo 512K 1M"
-	echo "# the 1M buffer did not fit in pins.max; why, in the log and the trace:"
+	echo "# the 1M buffer did not fit in pins.max. The log names the cgroup once,"
+	echo "# at its first refusal (the test hook's above, if the kernel has it);"
+	echo "# the trace has every refusal, with who asked and for what:"
 	show "dmesg | grep 'pins controller'"
 	show "grep -o 'charge_refused:.*' /sys/kernel/tracing/trace"
 	show "echo 0 > /sys/kernel/tracing/events/pins/charge_refused/enable"
