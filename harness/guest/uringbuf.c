@@ -14,35 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static void show(const char *dir, const char *file, const char *prefix)
-{
-	char path[512], line[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		if (!prefix || !strncmp(line, prefix, strlen(prefix)))
-			printf("    %s: %s", file, line);
-	fclose(f);
-}
-
-static long size_arg(const char *s)
-{
-	char *end;
-	long n = strtol(s, &end, 10);
-
-	if (*end == 'K' || *end == 'k') {
-		n <<= 10;
-		end++;
-	} else if (*end == 'M' || *end == 'm') {
-		n <<= 20;
-		end++;
-	}
-	return (*end || n <= 0) ? -1 : n;
-}
+#include "demo.h"
 
 int main(int argc, char **argv)
 {

@@ -159,13 +159,6 @@ static int vmat_open_in(const char *root, const char *cgroup)
 	return fd;
 }
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 /* Returns 0 if setting mode @flags on @fd ends with errno @expected. */
 static int vmat_mode(int fd, __u32 flags, int expected)
 {
@@ -232,115 +225,6 @@ static int vmat_unpin(int fd, __u64 id, int expected)
 }
 
 /*
- * Become TEST_UID with RLIMIT_MEMLOCK at @pages pages and no capabilities
- * left, CAP_IPC_LOCK in particular. Only for a child process.
- */
-static int drop_privileges(long pages)
-{
-	if (pins_set_memlock(pages))
-		return -1;
-
-	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)) {
-		ksft_print_msg("PR_SET_KEEPCAPS: %s\n", strerror(errno));
-		return -1;
-	}
-
-	return pins_become_nobody();
-}
-
-/* Send the one byte @c over @sock, with @fd attached if it isn't -1. */
-static int sock_send(int sock, char c, int fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cmsg;
-
-	if (fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-	}
-
-	/* A peer that is gone must fail the test, not kill it with SIGPIPE. */
-	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != 1) {
-		ksft_print_msg("sendmsg: %s\n", strerror(errno));
-		return -1;
-	}
-
-	return 0;
-}
-
-/*
- * Receive one byte from @sock and check that it is @c. If @fd isn't NULL
- * an fd must come with it and is stored there. Returns 0 on success.
- */
-static int sock_recv(int sock, char c, int *fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	char got;
-	struct iovec iov = { .iov_base = &got, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = u.buf,
-		.msg_controllen = sizeof(u.buf),
-	};
-	struct cmsghdr *cmsg;
-	ssize_t len;
-
-	memset(&u, 0, sizeof(u));
-	len = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	if (len != 1 || got != c) {
-		ksft_print_msg("expected '%c' from the peer, got %zd bytes\n",
-			       c, len);
-		return -1;
-	}
-
-	cmsg = CMSG_FIRSTHDR(&msg);
-	if (!fd) {
-		if (cmsg) {
-			ksft_print_msg("unexpected control message\n");
-			return -1;
-		}
-		return 0;
-	}
-
-	if (!cmsg || cmsg->cmsg_level != SOL_SOCKET ||
-	    cmsg->cmsg_type != SCM_RIGHTS ||
-	    cmsg->cmsg_len != CMSG_LEN(sizeof(int)) ||
-	    (msg.msg_flags & MSG_CTRUNC)) {
-		ksft_print_msg("no fd came with '%c'\n", c);
-		return -1;
-	}
-	memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
-
-	return 0;
-}
-
-/* Fill @buf, PATH_MAX bytes, with "@dir/@name". Returns 0 or -1. */
-static int path_of(char *buf, const char *dir, const char *name)
-{
-	if (snprintf(buf, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX) {
-		ksft_print_msg("path too long: %s/%s\n", dir, name);
-		return -1;
-	}
-
-	return 0;
-}
-
-/*
  * Shared memory (see the teardown): the cgroups' paths, not pointers to
  * them, and no fd and no memory of the test's process, which the tests
  * keep in locals.
@@ -373,8 +257,8 @@ FIXTURE_SETUP(vmat)
 
 	/* Teardown only follows a complete setup: undo a partial one here. */
 	snprintf(name, sizeof(name), "vm_account_test_%s", _metadata->name);
-	ASSERT_EQ(0, path_of(self->parent, self->root, name));
-	ASSERT_EQ(0, path_of(self->cg, self->parent, "child"));
+	ASSERT_EQ(0, pins_path_of(self->parent, self->root, name));
+	ASSERT_EQ(0, pins_path_of(self->cg, self->parent, "child"));
 	ret = pins_create(self->parent, true);
 	if (!ret)
 		ret = pins_create(self->cg, false);
@@ -412,7 +296,7 @@ FIXTURE_TEARDOWN_PARENT(vmat)
 /* Create a second child of @parent, "b", its path in @sibling (PATH_MAX). */
 static int make_sibling(const char *parent, char *sibling)
 {
-	if (path_of(sibling, parent, "b"))
+	if (pins_path_of(sibling, parent, "b"))
 		return -1;
 
 	return pins_create(sibling, false);
@@ -447,7 +331,7 @@ static int fork_peer(int sk[2], pid_t *pid, const char *cgroup,
 		fflush(stdout);
 		_exit(ret);
 	}
-	close_fd(&sk[1]);
+	pins_close_fd(&sk[1]);
 
 	return 0;
 }
@@ -524,7 +408,7 @@ TEST_F(vmat, cgroup_limit)
 	ASSERT_EQ(0, charged(self->cg, 4, 0, 4));
 
 	/* close() gives everything back. */
-	close_fd(&fd);
+	pins_close_fd(&fd);
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 	ASSERT_EQ(0, pins_expect(self->cg, "pins.max", 4));
 }
@@ -559,7 +443,7 @@ TEST_F(vmat, ancestor_limit)
 	ASSERT_EQ(0, cur_expect(self->parent, 5));
 	ASSERT_EQ(0, charged(self->cg, 5, 0, 5));
 
-	close_fd(&fd);
+	pins_close_fd(&fd);
 	ASSERT_EQ(0, cur_expect(self->parent, 0));
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
@@ -580,7 +464,7 @@ static int child_lesser(const char *cgroup, void *arg)
 	if (fd < 0)
 		return EXIT_FAILURE;
 
-	if (drop_privileges(memlock))
+	if (pins_drop_privileges(memlock))
 		goto out;
 
 	buf = buf_alloc(4);
@@ -711,7 +595,7 @@ static int child_bypass(const char *cgroup, void *arg)
 	if (fd_plain < 0)
 		goto out;
 
-	if (drop_privileges(1))
+	if (pins_drop_privileges(1))
 		goto out;
 
 	buf = buf_alloc(8);
@@ -743,8 +627,8 @@ static int child_bypass(const char *cgroup, void *arg)
 
 	ret = EXIT_SUCCESS;
 out:
-	close_fd(&fd_plain);
-	close_fd(&fd);
+	pins_close_fd(&fd_plain);
+	pins_close_fd(&fd);
 	buf_free(buf, 8);
 
 	return ret;
@@ -774,7 +658,7 @@ static int child_user_mode(const char *cgroup, void *arg)
 	if (fd < 0)
 		return EXIT_FAILURE;
 
-	if (drop_privileges(4))
+	if (pins_drop_privileges(4))
 		goto out;
 
 	if (vmat_mode(fd, VM_ACCOUNT_TEST_USER, 0))
@@ -837,7 +721,7 @@ TEST_F(vmat, user_mode)
 	ASSERT_EQ(0, vmat_unpin(fd, id, 0));
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 
-	close_fd(&fd);
+	pins_close_fd(&fd);
 
 	ASSERT_EQ(0, pins_run_child(self->cg, child_user_mode, NULL));
 	ASSERT_EQ(0, cur_expect(self->cg, 0));
@@ -929,24 +813,24 @@ static int child_fd_passing(const char *cgroup, int sock)
 	if (!buf)
 		goto out;
 
-	if (sock_recv(sock, 'F', &fd))
+	if (pins_sock_recv(sock, 'F', &fd))
 		goto out;
 
 	if (vmat_pin(fd, buf, 3, 0, &id))
 		goto out;
-	if (sock_send(sock, 'P', -1))
+	if (pins_sock_send(sock, 'P', -1))
 		goto out;
 
-	if (sock_recv(sock, 'U', NULL))
+	if (pins_sock_recv(sock, 'U', NULL))
 		goto out;
 	if (vmat_unpin(fd, id, 0))
 		goto out;
-	if (sock_send(sock, 'D', -1))
+	if (pins_sock_send(sock, 'D', -1))
 		goto out;
 
 	ret = EXIT_SUCCESS;
 out:
-	close_fd(&fd);
+	pins_close_fd(&fd);
 	buf_free(buf, 3);
 
 	return ret;
@@ -980,16 +864,16 @@ TEST_F(vmat, fd_passing)
 	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	ASSERT_EQ(0, sock_send(sk[0], 'F', fd));
+	ASSERT_EQ(0, pins_sock_send(sk[0], 'F', fd));
 
 	/* The child in cg_b pinned 3 pages: charged to cg_a and to us. */
-	ASSERT_EQ(0, sock_recv(sk[0], 'P', NULL));
+	ASSERT_EQ(0, pins_sock_recv(sk[0], 'P', NULL));
 	ASSERT_EQ(0, charged(cg_a, 5, 0, 5));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 	ASSERT_EQ(0, vmpin_expect(self->pid, 0));
 
-	ASSERT_EQ(0, sock_send(sk[0], 'U', -1));
-	ASSERT_EQ(0, sock_recv(sk[0], 'D', NULL));
+	ASSERT_EQ(0, pins_sock_send(sk[0], 'U', -1));
+	ASSERT_EQ(0, pins_sock_recv(sk[0], 'D', NULL));
 	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
@@ -999,7 +883,7 @@ TEST_F(vmat, fd_passing)
 	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	close_fd(&fd);
+	pins_close_fd(&fd);
 	ASSERT_EQ(0, charged(cg_a, 0, 0, 0));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 }
@@ -1031,13 +915,13 @@ static int child_pinner_exit(const char *cgroup, int sock)
 	if (charged(cgroup, 4, 0, 4))
 		goto out;
 
-	if (sock_send(sock, 'F', fd))
+	if (pins_sock_send(sock, 'F', fd))
 		goto out;
 
 	ret = EXIT_SUCCESS;
 out:
 	/* The pages stay pinned: the file we sent holds them. */
-	close_fd(&fd);
+	pins_close_fd(&fd);
 	buf_free(buf, 4);
 
 	return ret;
@@ -1056,13 +940,13 @@ TEST_F(vmat, pinner_exit)
 	/* The fixture is shared with the child: only we may store this. */
 	self->pid = pid;
 
-	ASSERT_EQ(0, sock_recv(sk[0], 'F', &fd));
+	ASSERT_EQ(0, pins_sock_recv(sk[0], 'F', &fd));
 	ASSERT_EQ(0, pins_reap(&self->pid));
 
 	/* Charged to the cgroup and to the child's mm, not to us. */
 	ASSERT_EQ(0, charged(self->cg, 4, 0, 0));
 
-	close_fd(&fd);
+	pins_close_fd(&fd);
 	ASSERT_EQ(0, charged(self->cg, 0, 0, 0));
 }
 
@@ -1095,7 +979,7 @@ TEST_F(vmat, rmdir_live)
 
 	ASSERT_EQ(0, charged(self->parent, 5, 0, 5));
 
-	close_fd(&fd);
+	pins_close_fd(&fd);
 	ASSERT_EQ(0, charged(self->parent, 0, 0, 0));
 }
 
