@@ -1514,9 +1514,71 @@ out:
 	return ret;
 }
 
-/* The cgroup's pins.max refuses a UMEM: ENOBUFS, counted as events. */
+/*
+ * Enables pins:charge_refused with an empty trace, if tracefs is there.
+ * Returns its directory, or NULL (reported) if it isn't or can't be.
+ */
+static const char *xdp_trace_start(bool *traced)
+{
+	const char *dir = pins_tracefs();
+
+	if (!dir) {
+		ksft_print_msg("no tracefs: the refusal's trace event is not checked\n");
+		return NULL;
+	}
+	*traced = true;
+	if (write_file(dir, REFUSED_EVENT, "1", 0) ||
+	    write_file(dir, "trace", "", O_TRUNC))
+		return NULL;
+
+	return dir;
+}
+
+/*
+ * Returns 0 if the trace in @dir holds exactly one pins:charge_refused
+ * event, and it is xdp_refusal()'s: SEND_PAGES pages for @cg refused by
+ * @limiter's pins.max of SEND_PAGES - 1 pages with nothing charged.
+ */
+static int xdp_traced(const char *dir, const char *cg, const char *limiter)
+{
+	char comm[32] = "", want[256], *trace;
+	int ret = -1;
+	FILE *f;
+
+	f = fopen("/proc/self/comm", "r");
+	if (!f || !fgets(comm, sizeof(comm), f)) {
+		ksft_print_msg("can't read /proc/self/comm\n");
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	snprintf(want, sizeof(want),
+		 " pid=%d comm=%s cgroup=%llu limiter=%llu source=xdp pages=%d limit=%d usage=0\n",
+		 getpid(), comm, pins_cg_id(cg), pins_cg_id(limiter),
+		 SEND_PAGES, SEND_PAGES - 1);
+	trace = trace_read(dir);
+	if (!trace)
+		return -1;
+	if (count_lines(trace, "charge_refused:") != 1 ||
+	    count_lines(trace, want) != 1)
+		ksft_print_msg("expected one \"%s\" in the trace:\n%s", want,
+			       trace);
+	else
+		ret = 0;
+	free(trace);
+
+	return ret;
+}
+
+/*
+ * The cgroup's pins.max refuses a UMEM: ENOBUFS, counted as events and
+ * traced.
+ */
 TEST_F(net, xdp_refused_cgroup)
 {
+	const char *dir;
 	struct site s;
 
 	if (!self->pins)
@@ -1526,14 +1588,21 @@ TEST_F(net, xdp_refused_cgroup)
 
 	ASSERT_EQ(0, cg_enter_current(self->cg));
 	ASSERT_EQ(0, site_init(&s, self->root, self->parent, self->cg, "xdp"));
+	dir = xdp_trace_start(&self->traced);
 	ASSERT_EQ(0, xdp_refusal(&s, self->cg));
 	ASSERT_EQ(0, pins_events_expect(self->cg, 1, 1));
 	ASSERT_EQ(0, pins_events_expect(self->parent, 1, 0));
+	if (dir)
+		ASSERT_EQ(0, xdp_traced(dir, self->cg, self->cg));
 }
 
-/* The parent's pins.max refuses a UMEM: ENOBUFS, counted as events. */
+/*
+ * The parent's pins.max refuses a UMEM: ENOBUFS, counted as events and
+ * traced.
+ */
 TEST_F(net, xdp_refused_parent)
 {
+	const char *dir;
 	struct site s;
 
 	if (!self->pins)
@@ -1543,9 +1612,12 @@ TEST_F(net, xdp_refused_parent)
 
 	ASSERT_EQ(0, cg_enter_current(self->cg));
 	ASSERT_EQ(0, site_init(&s, self->root, self->parent, self->cg, "xdp"));
+	dir = xdp_trace_start(&self->traced);
 	ASSERT_EQ(0, xdp_refusal(&s, self->parent));
 	ASSERT_EQ(0, pins_events_expect(self->cg, 0, 0));
 	ASSERT_EQ(0, pins_events_expect(self->parent, 1, 1));
+	if (dir)
+		ASSERT_EQ(0, xdp_traced(dir, self->cg, self->parent));
 }
 
 /*
