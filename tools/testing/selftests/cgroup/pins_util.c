@@ -422,6 +422,30 @@ long pins_status_pages(pid_t pid, const char *key)
 	return kb * 1024 / page_size;
 }
 
+/**
+ * pins_status_expect() - check a line of /proc/PID/status
+ * @pid: the process, 0 for this one
+ * @key: the line, such as "VmPin"
+ * @pages: the value expected, in pages
+ *
+ * Return: 0 if it is @pages, -1 (reported) if not or if it can't be read.
+ */
+int pins_status_expect(pid_t pid, const char *key, long pages)
+{
+	long got = pins_status_pages(pid, key);
+
+	if (got < 0)
+		return -1;
+
+	if (got != pages) {
+		ksft_print_msg("%s of %d: got %ld pages, expected %ld\n", key,
+			       pid ? pid : getpid(), got, pages);
+		return -1;
+	}
+
+	return 0;
+}
+
 /*
  * Become TEST_UID, with its group and no supplementary groups, which
  * leaves no capability at all, CAP_IPC_LOCK in particular. Only for a
@@ -555,6 +579,54 @@ int pins_usage_read(const char *cgroup, struct pins_usage *u)
 	}
 
 	return 0;
+}
+
+/**
+ * pins_usage_expect() - check a cgroup's pins.stat and pins.current
+ * @cgroup: the cgroup
+ * @base: what they read before, or NULL for all 0
+ * @delta: how much more each key of pins.stat and pins.current must show
+ *
+ * Return: 0 if every key of @cgroup's pins.stat and its pins.current are
+ * @base plus @delta and pins.stat adds up to pins.current; -1 (each
+ * difference reported) if not.
+ */
+int pins_usage_expect(const char *cgroup, const struct pins_usage *base,
+		      const struct pins_usage *delta)
+{
+	struct pins_usage now;
+	long long want, sum = 0;
+	int ret = 0;
+	size_t i;
+
+	if (pins_usage_read(cgroup, &now))
+		return -1;
+
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++) {
+		want = (base ? base->stat[i] : 0) + delta->stat[i];
+		sum += now.stat[i];
+		if (now.stat[i] != want) {
+			ksft_print_msg("%s/pins.stat: %s is %lld pages, expected %lld\n",
+				       cgroup, pins_stat_keys[i], now.stat[i],
+				       want);
+			ret = -1;
+		}
+	}
+
+	want = (base ? base->current : 0) + delta->current;
+	if (now.current != want) {
+		ksft_print_msg("%s/pins.current: %lld pages, expected %lld\n",
+			       cgroup, now.current, want);
+		ret = -1;
+	}
+
+	if (sum != now.current) {
+		ksft_print_msg("%s: pins.stat adds up to %lld pages, pins.current is %lld\n",
+			       cgroup, sum, now.current);
+		ret = -1;
+	}
+
+	return ret;
 }
 
 /**

@@ -50,6 +50,7 @@ int pins_run_in_new_cgroup(const char *root, const char *name,
 			   int (*fn)(const char *cgroup, void *arg), void *arg);
 
 long pins_status_pages(pid_t pid, const char *key);
+int pins_status_expect(pid_t pid, const char *key, long pages);
 
 int pins_become_nobody(void);
 int pins_reap(pid_t *pid);
@@ -66,6 +67,8 @@ struct pins_usage {
 };
 
 int pins_usage_read(const char *cgroup, struct pins_usage *u);
+int pins_usage_expect(const char *cgroup, const struct pins_usage *base,
+		      const struct pins_usage *delta);
 long long pins_stat_bytes(const char *cgroup, const char *key);
 int pins_stat_check(const char *cgroup, const char *key, long pages,
 		    bool verbose);

@@ -481,40 +481,12 @@ TEST_F(pins, files)
 static int usage_expect(const char *cgroup, const struct pins_usage *base,
 			long long other)
 {
-	long long want, sum = 0;
-	struct pins_usage now;
-	int ret = 0;
-	size_t i;
+	struct pins_usage delta = {
+		.stat = { [STAT_OTHER] = other },
+		.current = other,
+	};
 
-	if (pins_usage_read(cgroup, &now))
-		return -1;
-
-	for (i = 0; i < PINS_NR_STAT_KEYS; i++) {
-		want = (base ? base->stat[i] : 0) +
-		       (i == STAT_OTHER ? other : 0);
-		sum += now.stat[i];
-		if (now.stat[i] != want) {
-			ksft_print_msg("%s/pins.stat: %s is %lld pages, expected %lld\n",
-				       cgroup, pins_stat_keys[i], now.stat[i],
-				       want);
-			ret = -1;
-		}
-	}
-
-	want = (base ? base->current : 0) + other;
-	if (now.current != want) {
-		ksft_print_msg("%s/pins.current: %lld pages, expected %lld\n",
-			       cgroup, now.current, want);
-		ret = -1;
-	}
-
-	if (sum != now.current) {
-		ksft_print_msg("%s: pins.stat adds up to %lld pages, pins.current is %lld\n",
-			       cgroup, sum, now.current);
-		ret = -1;
-	}
-
-	return ret;
+	return pins_usage_expect(cgroup, base, &delta);
 }
 
 /* Returns 0 if @cgroup's pins.stat reads exactly a 0 for every key. */

@@ -88,18 +88,7 @@ static long vmlck_pages(pid_t pid)
 /* Returns 0 if the VmLck of @pid (0 for this process) is @pages pages. */
 static int vmlck_expect(pid_t pid, long pages)
 {
-	long got = vmlck_pages(pid);
-
-	if (got < 0)
-		return -1;
-
-	if (got != pages) {
-		ksft_print_msg("VmLck of %d: got %ld pages, expected %ld\n",
-			       pid ? pid : getpid(), got, pages);
-		return -1;
-	}
-
-	return 0;
+	return pins_status_expect(pid, "VmLck", pages);
 }
 
 /* Returns 0 if @cgroup holds @pages pages and so does our VmLck. */
@@ -125,7 +114,7 @@ enum { STAT_MLOCK, STAT_SHM, STAT_SECRETMEM };
 static int sources_expect(const char *cgroup, const struct pins_usage *base,
 			  long mlock, long shm, long secret)
 {
-	struct pins_usage now, delta = {
+	struct pins_usage delta = {
 		.stat = {
 			[STAT_MLOCK] = mlock,
 			[STAT_SHM] = shm,
@@ -133,38 +122,8 @@ static int sources_expect(const char *cgroup, const struct pins_usage *base,
 		},
 		.current = mlock + shm + secret,
 	};
-	long long want, sum = 0;
-	int ret = 0;
-	size_t i;
 
-	if (pins_usage_read(cgroup, &now))
-		return -1;
-
-	for (i = 0; i < PINS_NR_STAT_KEYS; i++) {
-		want = (base ? base->stat[i] : 0) + delta.stat[i];
-		sum += now.stat[i];
-		if (now.stat[i] != want) {
-			ksft_print_msg("%s/pins.stat: %s is %lld pages, expected %lld\n",
-				       cgroup, pins_stat_keys[i], now.stat[i],
-				       want);
-			ret = -1;
-		}
-	}
-
-	want = (base ? base->current : 0) + delta.current;
-	if (now.current != want) {
-		ksft_print_msg("%s/pins.current: %lld pages, expected %lld\n",
-			       cgroup, now.current, want);
-		ret = -1;
-	}
-
-	if (sum != now.current) {
-		ksft_print_msg("%s: pins.stat adds up to %lld pages, pins.current is %lld\n",
-			       cgroup, sum, now.current);
-		ret = -1;
-	}
-
-	return ret;
+	return pins_usage_expect(cgroup, base, &delta);
 }
 
 /*

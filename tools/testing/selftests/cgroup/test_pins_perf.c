@@ -158,18 +158,7 @@ static int cg_perf_expect(const char *cgroup, long pages)
 /* Returns 0 if the VmPin of @pid (0 for this process) is @pages pages. */
 static int vmpin_expect(pid_t pid, long pages)
 {
-	long got = pins_status_pages(pid, "VmPin");
-
-	if (got < 0)
-		return -1;
-
-	if (got != pages) {
-		ksft_print_msg("VmPin of %d: got %ld pages, expected %ld\n",
-			       pid ? pid : getpid(), got, pages);
-		return -1;
-	}
-
-	return 0;
+	return pins_status_expect(pid, "VmPin", pages);
 }
 
 /*
