@@ -12,12 +12,14 @@
 #   harness/pins.sh prepare    only fetch, patch and configure
 #   harness/pins.sh build      only build the kernel
 #   harness/pins.sh lint       rustfmt and checkpatch --strict on our code
+#   harness/pins.sh cross      compile what x86 cannot for PINS_CROSS_ARCH
 #
 # Environment: PINS=y|n (build with CONFIG_CGROUP_PINS=n when n), CMD='...'
 # (run: a command to run in the guest instead of the demo), PINS_CACHE (where
 # the kernel package and tools are kept, default ~/.cache/pins), PINS_BUILD
 # (build tree, default build/ in the clone), PINS_TIMEOUT (guest timeout in
-# seconds), PINS_ACCEL=tcg|kvm|auto (default tcg), JOBS.
+# seconds), PINS_ACCEL=tcg|kvm|auto (default tcg), JOBS; for cross,
+# PINS_CROSS_ARCH (default powerpc) and PINS_CROSS_SRC (see "cross" below).
 
 set -euo pipefail
 
@@ -402,7 +404,136 @@ do_rustdoc() {
 	fi
 }
 
+# ---------------------------------------------------------------- cross
+
+# `make cross`: compiles for another architecture, with LLVM=1 and warnings
+# as errors, the objects our series changes that the x86 build cannot build
+# (the powerpc users of account_locked_vm()), with vm_account and the other
+# files of the series that architecture builds. It links nothing: `make
+# prepare`, then the objects as single targets, in $BUILD/obj-cross-ARCH.
+#
+# PINS_CROSS_ARCH (default powerpc) picks the architecture. Adding one is a
+# config fragment, harness/config/cross-ARCH.config, applied to
+# CROSS_DEFCONFIG_ARCH, and a list of objects, CROSS_OBJS_ARCH, below; every
+# object of the list must be one the config builds, which the fragment sees
+# to. Asked for an object as a single target, Kbuild compiles it whether
+# the config builds it or not, so the build first asks Kbuild (make -n on
+# the objects' directories) whether the config's build would compile each
+# one, and fails on one it would not, then checks that each was produced.
+#
+# PINS_CROSS_SRC=DIR builds the kernel tree DIR (with our series applied:
+# a git checkout of it, say; it must not be configured in-tree) instead of
+# $BUILD/src, and skips fetching and preparing that: for trying changes
+# before they are in patches/.
+CROSS_ARCH=${PINS_CROSS_ARCH:-powerpc}
+CROSS_SRC=${PINS_CROSS_SRC:-$SRC}
+CROSS_OBJ=$BUILD/obj-cross-$CROSS_ARCH
+CROSS_KMAKE=(make -C "$CROSS_SRC" O="$CROSS_OBJ" ARCH="$CROSS_ARCH" LLVM=1)
+
+CROSS_DEFCONFIG_powerpc=ppc64le_defconfig
+CROSS_OBJS_powerpc=(
+	# account_locked_vm() on powerpc: sPAPR TCE (VFIO), its
+	# preregistered memory, KVM's TCE tables
+	drivers/vfio/vfio_iommu_spapr_tce.o
+	arch/powerpc/mm/book3s64/iommu_api.o
+	arch/powerpc/kvm/book3s_64_vio.o
+	# vm_account, locked memory
+	mm/vm_account.o mm/util.o mm/mlock.o mm/mmap.o mm/mremap.o mm/vma.o
+	kernel/fork.o kernel/cgroup/cgroup.o ipc/shm.o lib/test_vm_account.o
+	# the other pinning sites
+	io_uring/io_uring.o io_uring/notif.o io_uring/rsrc.o
+	kernel/events/core.o net/core/skbuff.o net/xdp/xdp_umem.o
+	net/rds/message.o
+)
+
+cross_known() {
+	local -n defconfig=CROSS_DEFCONFIG_$CROSS_ARCH
+	[ -n "${defconfig:-}" ] && [ -f "$HARNESS/config/cross-$CROSS_ARCH.config" ] ||
+		die "no cross build for PINS_CROSS_ARCH=$CROSS_ARCH (it needs harness/config/cross-$CROSS_ARCH.config and CROSS_DEFCONFIG_$CROSS_ARCH and CROSS_OBJS_$CROSS_ARCH in harness/pins.sh)"
+	[ -z "${PINS_CROSS_SRC:-}" ] || [ -f "$CROSS_SRC/Makefile" ] ||
+		die "PINS_CROSS_SRC: no kernel tree at $CROSS_SRC"
+}
+
+do_cross_config() {
+	local frag=$HARNESS/config/cross-$CROSS_ARCH.config sum k want got bad=0
+	local -n defconfig=CROSS_DEFCONFIG_$CROSS_ARCH
+	sum=$({ echo "$defconfig $CROSS_SRC"; cat "$frag"; cat "$BUILD/src-version" 2>/dev/null || true; } |
+		sha256sum | cut -d' ' -f1)
+	if [ -f "$CROSS_OBJ/.config" ] && [ "$(cat "$CROSS_OBJ/.config-input" 2>/dev/null)" = "$sum" ]; then
+		echo "config unchanged"
+	else
+		mkdir -p "$CROSS_OBJ"
+		"${CROSS_KMAKE[@]}" "$defconfig"
+		"$CROSS_SRC/scripts/kconfig/merge_config.sh" -m -O "$CROSS_OBJ" \
+			"$CROSS_OBJ/.config" "$frag"
+		"${CROSS_KMAKE[@]}" olddefconfig
+		echo "$sum" >"$CROSS_OBJ/.config-input"
+	fi
+	# Every option of the fragment must have survived olddefconfig.
+	while IFS== read -r k want; do
+		got=$(grep -E "^$k=" "$CROSS_OBJ/.config" | cut -d= -f2- || true)
+		[ -n "$got" ] || got=n
+		if [ "$want" != "$got" ]; then
+			echo "config: $k=$want requested, got $k=$got"
+			bad=1
+		fi
+	done < <(sed -n -e 's/^\(CONFIG_[A-Za-z0-9_]*=.*\)$/\1/p' \
+		-e 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1=n/p' "$frag")
+	return "$bad"
+}
+
+do_cross_build() {
+	local -n objs=CROSS_OBJS_$CROSS_ARCH
+	local start=$CROSS_OBJ/.cross-start plan=$CROSS_OBJ/.cross-plan o
+	local dirs=() missing=()
+	touch "$start"
+	"${CROSS_KMAKE[@]}" -j"$JOBS" prepare
+	# Every run compiles each object again (a rebuild costs the list), so
+	# that the plan below sees them all and none is left from a run with
+	# another config.
+	(cd "$CROSS_OBJ" && rm -f "${objs[@]}")
+	# What the config's build of the objects' directories would compile:
+	# make -n runs only the sub-makes, and lists each compiler call.
+	mapfile -t dirs < <(printf '%s\n' "${objs[@]%/*}" | sort -u)
+	"${CROSS_KMAKE[@]}" -n "${dirs[@]/%//}" >"$plan"
+	for o in "${objs[@]}"; do
+		grep -qF -- "-c -o $o " "$plan" || missing+=("$o")
+	done
+	if [ "${#missing[@]}" -gt 0 ]; then
+		echo "the $CROSS_ARCH config does not build: ${missing[*]}"
+		echo "(enable it in harness/config/cross-$CROSS_ARCH.config)"
+		return 1
+	fi
+	"${CROSS_KMAKE[@]}" -j"$JOBS" "${objs[@]}"
+	for o in "${objs[@]}"; do
+		[ "$CROSS_OBJ/$o" -nt "$start" ] || missing+=("$o")
+	done
+	if [ "${#missing[@]}" -gt 0 ]; then
+		echo "not produced: ${missing[*]}"
+		return 1
+	fi
+	echo "built for $CROSS_ARCH from $CROSS_SRC: ${objs[*]}"
+}
+
+cmd_cross() {
+	local -n objs=CROSS_OBJS_$CROSS_ARCH
+	cross_known
+	stage deps do_deps
+	if [ -z "${PINS_CROSS_SRC:-}" ]; then
+		stage fetch do_fetch
+		stage prepare do_prepare
+	else
+		say "source tree: $CROSS_SRC (PINS_CROSS_SRC), not $SRC"
+	fi
+	stage "config-$CROSS_ARCH" do_cross_config
+	stage "cross-$CROSS_ARCH" do_cross_build
+	say "ARCH=$CROSS_ARCH LLVM=1 -Werror: ${#objs[@]} objects built in $CROSS_OBJ"
+}
+
 # ---------------------------------------------------------------- boot
+
+# The tests the second boot of `make check` runs (see cmd_check).
+MOCK_TESTS=cgroup:test_pins_iommufd
 
 accel() {
 	case "${PINS_ACCEL:-tcg}" in
@@ -424,15 +555,20 @@ accel() {
 	esac
 }
 
-# boot MODE LOG: boot the guest; MODE is check, demo, cmd or shell.
+# boot MODE LOG [OPTIONS]: boot the guest; MODE is check, demo, cmd or
+# shell; OPTIONS replace the default extra kernel options.
 boot() {
-	local mode=$1 log=$2 acc rc=0
+	local mode=$1 log=$2 opts=${3:-intel_iommu=on} acc rc=0
 	acc=$(accel)
+	# A q35 machine with QEMU's emulated Intel IOMMU and its edu PCI
+	# device, for the VFIO tests; the vDPA simulator pins guest memory
+	# (use_va=0) as a hardware vDPA device does.
 	local qemu=(qemu-system-x86_64 -accel "$acc" -m 1024 -smp 2
+		-machine q35 -device intel-iommu,intremap=off -device edu
 		-nographic -no-reboot
 		-kernel "$BUILD/bzImage-$VARIANT"
 		-initrd "$GUEST/initramfs.cpio.gz"
-		-append "console=ttyS0 panic=-1 pins.mode=$mode")
+		-append "console=ttyS0 panic=-1 pins.mode=$mode $opts vdpa_sim.use_va=0")
 	if [ "$mode" = shell ]; then
 		"${qemu[@]}"
 		return
@@ -500,6 +636,7 @@ cmd_shell() {
 
 cmd_check() {
 	local host_log=$LOGS/host-tests.log guest_log=$LOGS/guest-check-$VARIANT.log
+	local mock_log=$LOGS/guest-check-mock-$VARIANT.log
 	local rc=0 hp=0 hf=0 hs=0
 	say "host tests (cargo test)"
 	if (cd "$HARNESS/host-tests" && cargo test --release 2>&1) | tee "$host_log"; then :; else rc=1; fi
@@ -515,12 +652,26 @@ cmd_check() {
 	build_all
 	stage lint do_lint
 	[ "$VARIANT" = nopins ] || stage rustdoc do_rustdoc
+	# What the x86 kernel cannot build, compiled for another architecture
+	# (once: it does not depend on PINS).
+	if [ "$VARIANT" = pins ]; then
+		stage "config-$CROSS_ARCH" do_cross_config
+		stage "cross-$CROSS_ARCH" do_cross_build
+	fi
 	say "booting the guest for the selftests"
 	if ! boot check "$guest_log"; then rc=1; fi
 	if ! check_guest_log "$guest_log"; then rc=1; fi
+	# iommufd's test mock cannot be used while an IOMMU driver is (6.12
+	# probes the mock's devices with the first IOMMU driver registered),
+	# and the VFIO tests need QEMU's IOMMU: the iommufd tests run again,
+	# on the mock, in a second boot without the Intel IOMMU driver.
+	say "booting again, without the IOMMU driver, for the iommufd mock"
+	if ! boot check "$mock_log" "intel_iommu=off pins.tests=$MOCK_TESTS"; then rc=1; fi
+	if ! check_guest_log "$mock_log"; then rc=1; fi
 	local must_skip=""
 	[ "$VARIANT" = nopins ] && must_skip="cgroup:test_pins cgroup:test_vm_account cgroup:test_pins_mlock"
-	"$HARNESS/tap-summary.sh" "$guest_log" "$hp" "$hf" "$hs" "$must_skip" |
+	cat "$guest_log" "$mock_log" >"$LOGS/guest-check-all-$VARIANT.log"
+	"$HARNESS/tap-summary.sh" "$LOGS/guest-check-all-$VARIANT.log" "$hp" "$hf" "$hs" "$must_skip" |
 		tee "$LOGS/summary-$VARIANT.txt" || rc=1
 	# For the cover letter of `make patches`: the result and the commit it
 	# was taken at (none for a tree with uncommitted changes).
@@ -537,11 +688,12 @@ deps) stage deps do_deps ;;
 prepare) stage deps do_deps; stage fetch do_fetch; stage prepare do_prepare; stage config-$VARIANT do_config ;;
 build) build_all ;;
 lint) stage deps do_deps; stage fetch do_fetch; stage prepare do_prepare; stage lint do_lint ;;
+cross) cmd_cross ;;
 rustdoc) build_all; stage rustdoc do_rustdoc ;;
 patches) stage deps do_deps; stage fetch do_fetch; stage patches do_patches; cat "$LOGS/patches.log" ;;
 bisect-check)
 	stage deps do_deps; stage fetch do_fetch; stage patches do_patches
 	say "building every prefix of the series, CONFIG_CGROUP_PINS=y then =n"
 	do_bisect_check ;;
-*) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '3,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

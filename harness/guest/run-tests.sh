@@ -15,6 +15,9 @@ cgroup:test_pins_mlock
 cgroup:test_pins_io_uring
 cgroup:test_pins_net
 cgroup:test_pins_perf
+cgroup:test_pins_vfio
+cgroup:test_pins_iommufd
+cgroup:test_pins_vdpa
 cgroup:test_core
 guest:guest_smp
 guest:mlock_rlimit
@@ -23,6 +26,11 @@ guest:on-fault-limit
 mm:mlock2-tests
 mm:mlock-random-test
 "
+
+# pins.tests=a,b on the kernel command line runs only those (a second
+# boot with other kernel options, for tests that need them).
+only=$(sed -n 's/.*pins\.tests=\([^ ]*\).*/\1/p' /proc/cmdline)
+[ -z "$only" ] || tests=$(echo "$only" | tr , ' ')
 
 args=
 for t in $tests; do
