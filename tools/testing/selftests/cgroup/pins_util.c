@@ -99,6 +99,25 @@ int pins_prepare(const char *root)
 	return KSFT_PASS;
 }
 
+/**
+ * pins_setup_root() - find the cgroup v2 root and pins_prepare() it
+ * @root: where the root's path goes, "" if cgroup v2 isn't mounted
+ * @size: @root's size
+ *
+ * Return: as pins_prepare(); KSFT_SKIP (with skip_reason) also if cgroup
+ * v2 isn't mounted.
+ */
+int pins_setup_root(char *root, size_t size)
+{
+	if (cg_find_unified_root(root, size, NULL)) {
+		*root = '\0';
+		skip_reason = "cgroup v2 isn't mounted";
+		return KSFT_SKIP;
+	}
+
+	return pins_prepare(root);
+}
+
 /* Create @cgroup and, if @enable, enable pins for its children. */
 int pins_create(const char *cgroup, bool enable)
 {
@@ -238,6 +257,58 @@ void pins_destroy_pair(const char *root, char **parent, char **child)
 	free(*parent);
 	*child = NULL;
 	*parent = NULL;
+}
+
+/**
+ * pins_create_pair_at() - pins_create_pair() with the paths in buffers
+ * @root: the root cgroup
+ * @name: the name of the parent cgroup to make in @root
+ * @parent: where the path of @root/@name goes (PATH_MAX)
+ * @child: where the path of its child "child" goes (PATH_MAX)
+ *
+ * For a fixture, whose teardown removes the cgroups with
+ * pins_destroy_pair_at() only after a setup that succeeded.
+ *
+ * Return: 0, or -1 with nothing left made and @parent and @child "".
+ */
+int pins_create_pair_at(const char *root, const char *name, char *parent,
+			char *child)
+{
+	char *p = NULL, *c = NULL;
+	int ret;
+
+	ret = pins_create_pair(root, name, &p, &c);
+	if (!ret)
+		ret = pins_path_of(parent, root, name);
+	if (!ret)
+		ret = pins_path_of(child, parent, "child");
+	if (ret) {
+		pins_destroy_pair(root, &p, &c);
+		*parent = '\0';
+		*child = '\0';
+	}
+	free(p);
+	free(c);
+
+	return ret;
+}
+
+/**
+ * pins_destroy_pair_at() - remove what pins_create_pair_at() made
+ * @root: the root cgroup, which this process moves back to first
+ * @parent: the parent cgroup
+ * @child: its child
+ * @sibling: another child of @parent to remove first, unless ""
+ */
+void pins_destroy_pair_at(const char *root, const char *parent,
+			  const char *child, const char *sibling)
+{
+	/* cg_destroy() kills what is inside: that mustn't be us. */
+	cg_enter_current(root);
+	if (*sibling)
+		cg_destroy(sibling);
+	cg_destroy(child);
+	cg_destroy(parent);
 }
 
 /*
@@ -423,6 +494,30 @@ long pins_status_pages(pid_t pid, const char *key)
 }
 
 /**
+ * pins_status_check() - check a line of /proc/PID/status
+ * @pid: the process, 0 for this one
+ * @key: the line, such as "VmPin"
+ * @pages: the value expected, in pages
+ * @verbose: report a value that isn't @pages
+ *
+ * Return: 0 if it is @pages, -1 if not or if it can't be read (which is
+ * reported).
+ */
+int pins_status_check(pid_t pid, const char *key, long pages, bool verbose)
+{
+	long got = pins_status_pages(pid, key);
+
+	if (got == pages)
+		return 0;
+
+	if (verbose && got >= 0)
+		ksft_print_msg("%s of %d: got %ld pages, expected %ld\n", key,
+			       pid ? pid : getpid(), got, pages);
+
+	return -1;
+}
+
+/**
  * pins_status_expect() - check a line of /proc/PID/status
  * @pid: the process, 0 for this one
  * @key: the line, such as "VmPin"
@@ -432,18 +527,7 @@ long pins_status_pages(pid_t pid, const char *key)
  */
 int pins_status_expect(pid_t pid, const char *key, long pages)
 {
-	long got = pins_status_pages(pid, key);
-
-	if (got < 0)
-		return -1;
-
-	if (got != pages) {
-		ksft_print_msg("%s of %d: got %ld pages, expected %ld\n", key,
-			       pid ? pid : getpid(), got, pages);
-		return -1;
-	}
-
-	return 0;
+	return pins_status_check(pid, key, pages, true);
 }
 
 /*
@@ -659,26 +743,50 @@ long long pins_stat_bytes(const char *cgroup, const char *key)
 }
 
 /**
- * pins_stat_check() - compare a cgroup's whole pins.stat
+ * pins_stat_pages() - read one line of a cgroup's pins.stat, in pages
  * @cgroup: the cgroup's path
- * @key: the source that holds everything
- * @pages: what @key must show, in pages
+ * @key: the line's key, such as "perf"
+ *
+ * Return: the pages of the "@key <bytes>" line of @cgroup/pins.stat, or -1
+ * (reported) if it can't be read or there is no such line.
+ */
+long pins_stat_pages(const char *cgroup, const char *key)
+{
+	long long bytes = pins_stat_bytes(cgroup, key);
+
+	return bytes < 0 ? -1 : bytes / page_size;
+}
+
+/*
+ * Fill @pages, one count for each of pins_stat_keys, with @npages for
+ * @key and 0 for every other source.
+ */
+static void stat_of_one(long long pages[PINS_NR_STAT_KEYS], const char *key,
+			long npages)
+{
+	size_t i;
+
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++)
+		pages[i] = strcmp(pins_stat_keys[i], key) ? 0 : npages;
+}
+
+/**
+ * pins_stat_match() - compare a cgroup's whole pins.stat
+ * @cgroup: the cgroup's path
+ * @pages: what each key of pins_stat_keys must show, in pages, in order
  * @verbose: report a mismatch
  *
- * Return: 0 if @cgroup/pins.stat reads exactly @pages pages for @key and
- * nothing for every other source, -1 if not.
+ * Return: 0 if @cgroup/pins.stat reads exactly @pages, -1 if not.
  */
-int pins_stat_check(const char *cgroup, const char *key, long pages,
-		    bool verbose)
+int pins_stat_match(const char *cgroup,
+		    const long long pages[PINS_NR_STAT_KEYS], bool verbose)
 {
 	char want[1024], got[1024], esc_got[2048], esc_want[2048];
 	size_t i, len = 0;
 
 	for (i = 0; i < PINS_NR_STAT_KEYS; i++)
 		len += snprintf(want + len, sizeof(want) - len, "%s %lld\n",
-				pins_stat_keys[i],
-				strcmp(pins_stat_keys[i], key) ? 0LL :
-				(long long)pages * page_size);
+				pins_stat_keys[i], pages[i] * page_size);
 
 	if (cg_read(cgroup, "pins.stat", got, sizeof(got))) {
 		if (verbose)
@@ -697,6 +805,76 @@ int pins_stat_check(const char *cgroup, const char *key, long pages,
 	}
 
 	return 0;
+}
+
+/**
+ * pins_stat_check() - compare a cgroup's whole pins.stat
+ * @cgroup: the cgroup's path
+ * @key: the source that holds everything
+ * @pages: what @key must show, in pages
+ * @verbose: report a mismatch
+ *
+ * Return: 0 if @cgroup/pins.stat reads exactly @pages pages for @key and
+ * nothing for every other source, -1 if not.
+ */
+int pins_stat_check(const char *cgroup, const char *key, long pages,
+		    bool verbose)
+{
+	long long stat[PINS_NR_STAT_KEYS];
+
+	stat_of_one(stat, key, pages);
+
+	return pins_stat_match(cgroup, stat, verbose);
+}
+
+/**
+ * pins_cg_match() - compare a cgroup's pins.current and pins.stat
+ * @cgroup: the cgroup's path
+ * @pages: what each key of pins_stat_keys must show, in pages, in order
+ * @verbose: report a mismatch
+ *
+ * Return: 0 if @cgroup/pins.current shows the sum of @pages and
+ * @cgroup/pins.stat reads exactly @pages, -1 if not.
+ */
+int pins_cg_match(const char *cgroup,
+		  const long long pages[PINS_NR_STAT_KEYS], bool verbose)
+{
+	char buf[1024], want[1024];
+	long long sum = 0;
+	size_t i;
+
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++)
+		sum += pages[i];
+	pins_format(want, sizeof(want), sum);
+	if (cg_read(cgroup, "pins.current", buf, sizeof(buf)) ||
+	    strcmp(buf, want)) {
+		if (verbose)
+			return pins_expect(cgroup, "pins.current", sum);
+		return -1;
+	}
+
+	return pins_stat_match(cgroup, pages, verbose);
+}
+
+/**
+ * pins_cg_check() - check a cgroup's pins.current and pins.stat
+ * @cgroup: the cgroup's path
+ * @key: the source that holds everything
+ * @pages: what pins.current and @key must show, in pages
+ * @verbose: report a mismatch
+ *
+ * Return: 0 if @cgroup/pins.current shows @pages pages and its pins.stat
+ * shows all of them under @key and nothing for any other source, -1 if
+ * not.
+ */
+int pins_cg_check(const char *cgroup, const char *key, long pages,
+		  bool verbose)
+{
+	long long stat[PINS_NR_STAT_KEYS];
+
+	stat_of_one(stat, key, pages);
+
+	return pins_cg_match(cgroup, stat, verbose);
 }
 
 /**
@@ -1000,6 +1178,331 @@ int pins_sock_recv(int sock, char c, int *fd)
 		return -1;
 	}
 	memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
+
+	return 0;
+}
+
+/**
+ * pins_set_cap_ipc_lock() - raise or lower CAP_IPC_LOCK
+ * @on: raise it in the effective set, else lower it there
+ *
+ * Return: 0, or -1 (reported) if it can't be changed.
+ */
+int pins_set_cap_ipc_lock(bool on)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+	__u32 *eff = &data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective;
+
+	if (syscall(SYS_capget, &hdr, data)) {
+		ksft_print_msg("capget: %s\n", strerror(errno));
+		return -1;
+	}
+
+	if (on)
+		*eff |= CAP_TO_MASK(CAP_IPC_LOCK);
+	else
+		*eff &= ~CAP_TO_MASK(CAP_IPC_LOCK);
+
+	if (syscall(SYS_capset, &hdr, data)) {
+		ksft_print_msg("capset: %s\n", strerror(errno));
+		return -1;
+	}
+
+	return pins_cap_ipc_lock_effective() == on ? 0 : -1;
+}
+
+/**
+ * pins_fork() - fork a child that starts in a cgroup
+ * @cgroup: the cgroup the child moves into first, NULL to stay
+ *
+ * stdout is flushed first. A child that can't move into @cgroup exits
+ * with EXIT_FAILURE, and pins_child_exit() ends the others.
+ *
+ * Return: as fork(): the child's pid, or 0 in the child; -1 (reported).
+ */
+pid_t pins_fork(const char *cgroup)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		ksft_print_msg("fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (!pid && cgroup && cg_enter_current(cgroup)) {
+		ksft_print_msg("can't move into %s\n", cgroup);
+		pins_child_exit(EXIT_FAILURE);
+	}
+
+	return pid;
+}
+
+/**
+ * pins_fork_peer() - fork a child connected to this process
+ * @cgroup: the cgroup the child moves into first, NULL to stay
+ * @sock: where each process's end of a new socketpair (SOCK_SEQPACKET)
+ *	  to the other goes
+ *
+ * As pins_fork(), with the socketpair: pins_sock_send() and
+ * pins_sock_recv() talk over it.
+ *
+ * Return: as fork(): the child's pid, or 0 in the child; -1 (reported).
+ */
+pid_t pins_fork_peer(const char *cgroup, int *sock)
+{
+	int sk[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk)) {
+		ksft_print_msg("socketpair: %s\n", strerror(errno));
+		return -1;
+	}
+
+	pid = pins_fork(cgroup);
+	if (pid < 0) {
+		close(sk[0]);
+		close(sk[1]);
+		return -1;
+	}
+	close(sk[pid ? 1 : 0]);
+	*sock = sk[pid ? 0 : 1];
+
+	return pid;
+}
+
+/**
+ * pins_child_exit() - end a child of pins_fork()
+ * @ret: its exit status
+ *
+ * stdout is flushed first; nothing else of the test runs in the child.
+ */
+__noreturn void pins_child_exit(int ret)
+{
+	fflush(stdout);
+	_exit(ret);
+}
+
+/**
+ * pins_trace_start() - make a tracefs instance for pins:charge_refused
+ * @dir: where the instance's path goes (PATH_MAX), for rmdir() once done
+ *	 ("" if it wasn't made)
+ * @name: the instance's name
+ *
+ * A stale instance @name, of a run that was killed, is removed first.
+ *
+ * Return: 0 with pins:charge_refused enabled in the new instance, 1 if
+ * tracefs isn't mounted, or -1 (reported).
+ */
+int pins_trace_start(char *dir, const char *name)
+{
+	const char *tracefs = pins_tracefs();
+	char path[PATH_MAX + 64];
+
+	if (!tracefs)
+		return 1;
+
+	snprintf(path, sizeof(path), "%s/instances", tracefs);
+	if (pins_path_of(dir, path, name))
+		return -1;
+	rmdir(dir);
+	if (mkdir(dir, 0755)) {
+		ksft_print_msg("mkdir %s: %s\n", dir, strerror(errno));
+		*dir = '\0';
+		return -1;
+	}
+
+	snprintf(path, sizeof(path), "%s/events/pins/charge_refused/enable",
+		 dir);
+
+	return pins_write_file(path, "1", 0);
+}
+
+/**
+ * pins_trace_open() - open a tracefs instance's trace
+ * @dir: the instance, from pins_trace_start()
+ *
+ * Return: @dir/trace open for reading, or NULL (reported).
+ */
+FILE *pins_trace_open(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/trace", dir);
+	f = fopen(path, "re");
+	if (!f)
+		ksft_print_msg("open %s: %s\n", path, strerror(errno));
+
+	return f;
+}
+
+/**
+ * pins_trace_count() - count lines of a tracefs instance's trace
+ * @dir: the instance, from pins_trace_start()
+ * @text: what the lines counted contain
+ *
+ * Return: the number of lines of @dir/trace that contain @text, or -1
+ * (reported) if it can't be read.
+ */
+int pins_trace_count(const char *dir, const char *text)
+{
+	FILE *f = pins_trace_open(dir);
+	char *line = NULL;
+	size_t size = 0;
+	int count = 0;
+
+	if (!f)
+		return -1;
+	while (getline(&line, &size, f) > 0)
+		if (strstr(line, text))
+			count++;
+	free(line);
+	fclose(f);
+
+	return count;
+}
+
+/**
+ * pins_trace_expect() - check the pins:charge_refused events traced
+ * @dir: the tracefs instance, from pins_trace_start()
+ * @total: how many pins:charge_refused events it must hold
+ * @nr: how many of them must be exactly this one
+ * @cgroup: the cgroup charged
+ * @limiter: the cgroup whose pins.max refused
+ * @source: the source charged, as pins.stat names it
+ * @pages: the pages refused
+ * @limit: @limiter's pins.max, in pages
+ * @usage: @limiter's usage before the charge, in pages
+ *
+ * The events checked are fired by this process: its pid and comm.
+ *
+ * Return: 0 if @dir/trace holds @total events, @nr of them this one; -1
+ * (reported) if not.
+ */
+int pins_trace_expect(const char *dir, int total, int nr, const char *cgroup,
+		      const char *limiter, const char *source, long pages,
+		      long limit, long usage)
+{
+	char comm[16] = "", want[512];
+	int got;
+
+	prctl(PR_GET_NAME, comm, 0, 0, 0);
+	snprintf(want, sizeof(want),
+		 "charge_refused: pid=%d comm=%s cgroup=%llu limiter=%llu source=%s pages=%ld limit=%ld usage=%ld\n",
+		 getpid(), comm, pins_cg_id(cgroup), pins_cg_id(limiter),
+		 source, pages, limit, usage);
+
+	got = pins_trace_count(dir, "charge_refused: ");
+	if (got != total) {
+		ksft_print_msg("%d pins:charge_refused lines, expected %d\n",
+			       got, total);
+		return -1;
+	}
+
+	got = pins_trace_count(dir, want);
+	if (got != nr) {
+		ksft_print_msg("%d lines of \"%.*s\", expected %d\n", got,
+			       (int)strlen(want) - 1, want, nr);
+		return -1;
+	}
+
+	return 0;
+}
+
+/**
+ * pins_refusal_text() - what the kernel logs for a cgroup's first refusal
+ * @buf: where the line goes, without its newline
+ * @size: @buf's size
+ * @source: the source charged, as pins.stat names it
+ * @root: the root of the cgroup hierarchy
+ * @cgroup: the cgroup whose pins.max refused, below @root
+ */
+void pins_refusal_text(char *buf, size_t size, const char *source,
+		       const char *root, const char *cgroup)
+{
+	snprintf(buf, size, "cgroup: %s pin rejected by pins controller in %s",
+		 source, cgroup + strlen(root));
+}
+
+/**
+ * pins_kmsg_read() - read the next record logged
+ * @fd: /dev/kmsg, from pins_kmsg_open()
+ * @buf: where the record's text goes, up to its first newline
+ * @size: @buf's size: the record's, prefix included, must fit
+ *
+ * Records overwritten before they could be read are passed over.
+ *
+ * Return: 1 with the text in @buf, 0 if nothing more was logged, or -1
+ * (reported) if the read failed.
+ */
+int pins_kmsg_read(int fd, char *buf, size_t size)
+{
+	ssize_t len;
+	char *msg;
+
+	for (;;) {
+		len = read(fd, buf, size - 1);
+		if (!len || (len < 0 && errno == EAGAIN))
+			return 0;
+		if (len < 0 && errno == EPIPE)
+			continue;
+		if (len < 0) {
+			ksft_print_msg("read /dev/kmsg: %s\n", strerror(errno));
+			return -1;
+		}
+		buf[len] = '\0';
+
+		/* "<prio>,<seq>,<usec>,<flags>;<text>\n" and dictionary. */
+		msg = strchr(buf, ';');
+		if (!msg)
+			continue;
+		msg++;
+		msg[strcspn(msg, "\n")] = '\0';
+		memmove(buf, msg, strlen(msg) + 1);
+
+		return 1;
+	}
+}
+
+/*
+ * The number of messages exactly @text logged since @fd was opened or
+ * last read, or -1 (reported).
+ */
+static int kmsg_count(int fd, const char *text)
+{
+	char msg[8192];
+	int count = 0, ret;
+
+	while ((ret = pins_kmsg_read(fd, msg, sizeof(msg))) > 0)
+		if (!strcmp(msg, text))
+			count++;
+
+	return ret < 0 ? -1 : count;
+}
+
+/**
+ * pins_kmsg_expect() - check what was logged
+ * @fd: /dev/kmsg, from pins_kmsg_open()
+ * @text: a message
+ * @nr: how many times it must have been logged
+ *
+ * Reads all that was logged since @fd was opened or last read.
+ *
+ * Return: 0 if @text was logged @nr times, -1 (reported) if not.
+ */
+int pins_kmsg_expect(int fd, const char *text, int nr)
+{
+	int got = kmsg_count(fd, text);
+
+	if (got != nr) {
+		ksft_print_msg("%d kernel messages \"%s\", expected %d\n", got,
+			       text, nr);
+		return -1;
+	}
 
 	return 0;
 }

@@ -5,7 +5,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
+
+#include "../kselftest.h"
 
 /* Used for "max" in pins.max expectations. */
 #define PINS_MAX	(-1LL)
@@ -27,6 +30,7 @@ const char *pins_escape(char *dst, size_t size, const char *src);
 int pins_cg_has_word(const char *cgroup, const char *control,
 		     const char *word);
 int pins_prepare(const char *root);
+int pins_setup_root(char *root, size_t size);
 int pins_create(const char *cgroup, bool enable);
 int pins_expect_str(const char *cgroup, const char *control,
 		    const char *expected);
@@ -37,6 +41,10 @@ int pins_set_max(const char *cgroup, long long pages);
 int pins_create_pair(const char *root, const char *name, char **parent,
 		     char **child);
 void pins_destroy_pair(const char *root, char **parent, char **child);
+int pins_create_pair_at(const char *root, const char *name, char *parent,
+			char *child);
+void pins_destroy_pair_at(const char *root, const char *parent,
+			  const char *child, const char *sibling);
 
 int pins_cap_ipc_lock_effective(void);
 int pins_set_memlock(long long pages);
@@ -50,6 +58,7 @@ int pins_run_in_new_cgroup(const char *root, const char *name,
 			   int (*fn)(const char *cgroup, void *arg), void *arg);
 
 long pins_status_pages(pid_t pid, const char *key);
+int pins_status_check(pid_t pid, const char *key, long pages, bool verbose);
 int pins_status_expect(pid_t pid, const char *key, long pages);
 
 int pins_become_nobody(void);
@@ -70,8 +79,15 @@ int pins_usage_read(const char *cgroup, struct pins_usage *u);
 int pins_usage_expect(const char *cgroup, const struct pins_usage *base,
 		      const struct pins_usage *delta);
 long long pins_stat_bytes(const char *cgroup, const char *key);
+long pins_stat_pages(const char *cgroup, const char *key);
+int pins_stat_match(const char *cgroup,
+		    const long long pages[PINS_NR_STAT_KEYS], bool verbose);
 int pins_stat_check(const char *cgroup, const char *key, long pages,
 		    bool verbose);
+int pins_cg_match(const char *cgroup,
+		  const long long pages[PINS_NR_STAT_KEYS], bool verbose);
+int pins_cg_check(const char *cgroup, const char *key, long pages,
+		  bool verbose);
 int pins_events_expect(const char *cgroup, long events, long local);
 unsigned long long pins_cg_id(const char *cgroup);
 
@@ -87,5 +103,21 @@ int pins_path_of(char *buf, const char *dir, const char *name);
 int pins_drop_privileges(long long pages);
 int pins_sock_send(int sock, char c, int fd);
 int pins_sock_recv(int sock, char c, int *fd);
+
+int pins_set_cap_ipc_lock(bool on);
+pid_t pins_fork(const char *cgroup);
+pid_t pins_fork_peer(const char *cgroup, int *sock);
+__noreturn void pins_child_exit(int ret);
+
+int pins_trace_start(char *dir, const char *name);
+FILE *pins_trace_open(const char *dir);
+int pins_trace_count(const char *dir, const char *text);
+int pins_trace_expect(const char *dir, int total, int nr, const char *cgroup,
+		      const char *limiter, const char *source, long pages,
+		      long limit, long usage);
+void pins_refusal_text(char *buf, size_t size, const char *source,
+		       const char *root, const char *cgroup);
+int pins_kmsg_read(int fd, char *buf, size_t size);
+int pins_kmsg_expect(int fd, const char *text, int nr);
 
 #endif /* __PINS_UTIL_H */

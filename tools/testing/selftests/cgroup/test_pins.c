@@ -188,10 +188,7 @@ static void cgroups_setup(struct __test_metadata *_metadata, char *root,
 
 	pins_util_init();
 
-	if (cg_find_unified_root(root, PATH_MAX, NULL))
-		SKIP(return, "cgroup v2 isn't mounted");
-
-	ret = pins_prepare(root);
+	ret = pins_setup_root(root, PATH_MAX);
 	if (ret == KSFT_SKIP)
 		SKIP(return, "%s", skip_reason);
 	ASSERT_EQ(KSFT_PASS, ret);
@@ -1554,9 +1551,6 @@ TEST_F(hook, stat_root_task)
 	ASSERT_EQ(0, root_children_expect(root, &children));
 }
 
-/* What the kernel logs for a refusal, up to the cgroup's path. */
-#define REFUSAL_LOG	"cgroup: other pin rejected by pins controller in "
-
 /*
  * Reads the records logged since the last call on @fd, from pins_kmsg_open(),
  * and returns 0 if those that mention the pins controller are exactly one
@@ -1564,28 +1558,10 @@ TEST_F(hook, stat_root_task)
  */
 static int kmsg_expect(int fd, const char *want)
 {
-	char rec[8192], *msg;
-	int n = 0, ret = 0;
-	ssize_t len;
+	int n = 0, ret = 0, got;
+	char msg[8192];
 
-	for (;;) {
-		len = read(fd, rec, sizeof(rec) - 1);
-		if (len < 0 && errno == EPIPE)
-			continue;	/* overwritten: on to the next one */
-		if (len < 0 && errno == EAGAIN)
-			break;
-		if (len < 0) {
-			ksft_print_msg("read /dev/kmsg: %s\n", strerror(errno));
-			return -1;
-		}
-		rec[len] = '\0';
-
-		/* "<prio>,<seq>,<usec>,<flags>;<text>\n" and dictionary. */
-		msg = strchr(rec, ';');
-		if (!msg)
-			continue;
-		msg++;
-		msg[strcspn(msg, "\n")] = '\0';
+	while ((got = pins_kmsg_read(fd, msg, sizeof(msg))) > 0) {
 		if (!strstr(msg, "pins controller"))
 			continue;
 
@@ -1595,6 +1571,8 @@ static int kmsg_expect(int fd, const char *want)
 			ret = -1;
 		}
 	}
+	if (got < 0)
+		return -1;
 
 	if (want && !n) {
 		ksft_print_msg("no kernel log line \"%s\"\n", want);
@@ -1613,7 +1591,6 @@ static int kmsg_expect(int fd, const char *want)
 TEST_F(hook, refusal_log)
 {
 	const char *parent = self->parent, *child = self->cg;
-	size_t root_len = strlen(self->root);
 	char want_parent[PATH_MAX + 64], want_child[PATH_MAX + 64];
 	int fd, kfd;
 
@@ -1621,10 +1598,10 @@ TEST_F(hook, refusal_log)
 	if (kfd < 0)
 		SKIP(return, "can't read /dev/kmsg: %s", strerror(errno));
 
-	snprintf(want_parent, sizeof(want_parent), REFUSAL_LOG "%s",
-		 parent + root_len);
-	snprintf(want_child, sizeof(want_child), REFUSAL_LOG "%s",
-		 child + root_len);
+	pins_refusal_text(want_parent, sizeof(want_parent), "other",
+			  self->root, parent);
+	pins_refusal_text(want_child, sizeof(want_child), "other",
+			  self->root, child);
 
 	ASSERT_EQ(0, pins_set_max(parent, 4));
 	fd = hook_open(self->root, child);

@@ -42,7 +42,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
-#include <linux/capability.h>
 #include <linux/limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -70,11 +69,6 @@
 /* The memory a test registers or sends from, in pages. */
 #define BUF_PAGES	16
 
-/* Where tracefs may be mounted. */
-static const char * const tracefs_dirs[] = {
-	"/sys/kernel/tracing", "/sys/kernel/debug/tracing",
-};
-
 /* The iovec of @npages pages of @buf from page @first on. */
 static struct iovec pages_iov(char *buf, long first, long npages)
 {
@@ -90,52 +84,6 @@ static struct iovec pages_iov(char *buf, long first, long npages)
 static long zc_pages(size_t len)
 {
 	return len / page_size + 2;
-}
-
-/*
- * Returns 0 if @cgroup/pins.current shows @pages pages and its pins.stat
- * shows all of them under io_uring and nothing for any other source.
- * Quiet unless @verbose.
- */
-static int check_cg(const char *cgroup, long pages, bool verbose)
-{
-	char buf[1024], want[1024];
-
-	pins_format(want, sizeof(want), pages);
-	if (cg_read(cgroup, "pins.current", buf, sizeof(buf)) ||
-	    strcmp(buf, want)) {
-		if (verbose)
-			return pins_expect(cgroup, "pins.current", pages);
-		return -1;
-	}
-
-	return pins_stat_check(cgroup, "io_uring", pages, verbose);
-}
-
-/* The pages on the io_uring line of @cgroup/pins.stat, or -1. */
-static long stat_io_uring(const char *cgroup)
-{
-	long long bytes = pins_stat_bytes(cgroup, "io_uring");
-
-	return bytes < 0 ? -1 : bytes / page_size;
-}
-
-/*
- * Returns 0 if the VmPin of @pid (of this process if @pid is 0) is @pages
- * pages. Quiet unless @verbose.
- */
-static int check_vmpin(pid_t pid, long pages, bool verbose)
-{
-	long got = pins_status_pages(pid, "VmPin");
-
-	if (got == pages)
-		return 0;
-
-	if (verbose && got >= 0)
-		ksft_print_msg("VmPin of %d: got %ld pages, expected %ld\n",
-			       pid ? pid : getpid(), got, pages);
-
-	return -1;
 }
 
 /*
@@ -157,7 +105,7 @@ FIXTURE(uring) {
 
 FIXTURE_SETUP(uring)
 {
-	char name[NAME_MAX], *parent = NULL, *child = NULL, buf[16];
+	char name[NAME_MAX], buf[16];
 	struct io_uring ring;
 	int i, ret;
 
@@ -174,37 +122,24 @@ FIXTURE_SETUP(uring)
 	io_uring_queue_exit(&ring);
 
 	/* Without the controller only the rlimit tests run. */
-	if (cg_find_unified_root(self->root, sizeof(self->root), NULL))
-		return;
-	ret = pins_prepare(self->root);
+	ret = pins_setup_root(self->root, sizeof(self->root));
 	if (ret == KSFT_SKIP)
 		return;
 	ASSERT_EQ(KSFT_PASS, ret);
 
 	/* Teardown only follows a complete setup: undo a partial one here. */
 	snprintf(name, sizeof(name), "pins_io_uring_%s", _metadata->name);
-	ret = pins_create_pair(self->root, name, &parent, &child);
-	if (!ret)
-		ret = pins_path_of(self->parent, self->root, name);
-	if (!ret)
-		ret = pins_path_of(self->cg, self->parent, "child");
-	if (ret) {
-		pins_destroy_pair(self->root, &parent, &child);
-		*self->parent = '\0';
-		*self->cg = '\0';
-	}
-	free(parent);
-	free(child);
-	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, pins_create_pair_at(self->root, name, self->parent,
+					 self->cg));
 
 	self->have_pins = true;
 	/*
 	 * The rings of a test that failed, closed when its process exited,
 	 * go asynchronously: give them time to, not to fail this test too.
 	 */
-	for (i = 0; i < 200 && stat_io_uring(self->root) > 0; i++)
+	for (i = 0; i < 200 && pins_stat_pages(self->root, "io_uring") > 0; i++)
 		usleep(10000);
-	self->root_base = stat_io_uring(self->root);
+	self->root_base = pins_stat_pages(self->root, "io_uring");
 	ASSERT_LE(0, self->root_base);
 }
 
@@ -230,14 +165,9 @@ FIXTURE_TEARDOWN_PARENT(uring)
 	pins_kill(&self->pid);
 	if (*self->instance)
 		rmdir(self->instance);
-	if (!self->have_pins)
-		return;
-	/* cg_destroy() kills what is inside: that mustn't be us. */
-	cg_enter_current(self->root);
-	if (*self->sibling)
-		cg_destroy(self->sibling);
-	cg_destroy(self->cg);
-	cg_destroy(self->parent);
+	if (self->have_pins)
+		pins_destroy_pair_at(self->root, self->parent, self->cg,
+				     self->sibling);
 }
 
 /* Create a second child of the fixture's parent cgroup, "b". */
@@ -261,19 +191,20 @@ static int check_all(struct _test_data_uring *self, long cg, long sib,
 {
 	long root;
 
-	if (vmpin >= 0 && check_vmpin(pid, vmpin, verbose))
+	if (vmpin >= 0 && pins_status_check(pid, "VmPin", vmpin, verbose))
 		return -1;
 
 	if (!self->have_pins)
 		return 0;
 
-	if (check_cg(self->cg, cg, verbose) ||
-	    check_cg(self->parent, cg + sib, verbose))
+	if (pins_cg_check(self->cg, "io_uring", cg, verbose) ||
+	    pins_cg_check(self->parent, "io_uring", cg + sib, verbose))
 		return -1;
-	if (*self->sibling && check_cg(self->sibling, sib, verbose))
+	if (*self->sibling &&
+	    pins_cg_check(self->sibling, "io_uring", sib, verbose))
 		return -1;
 
-	root = stat_io_uring(self->root);
+	root = pins_stat_pages(self->root, "io_uring");
 	if (root != self->root_base + cg + sib) {
 		if (verbose)
 			ksft_print_msg("io_uring of %s/pins.stat: got %ld pages, expected %ld\n",
@@ -516,33 +447,6 @@ static int zc_notif(struct io_uring *ring, int nr)
 	return 0;
 }
 
-/* Raise (@on) or lower CAP_IPC_LOCK in the effective set. Returns 0 or -1. */
-static int set_cap_ipc_lock(bool on)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-	__u32 *eff = &data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective;
-
-	if (syscall(SYS_capget, &hdr, data)) {
-		ksft_print_msg("capget: %s\n", strerror(errno));
-		return -1;
-	}
-
-	if (on)
-		*eff |= CAP_TO_MASK(CAP_IPC_LOCK);
-	else
-		*eff &= ~CAP_TO_MASK(CAP_IPC_LOCK);
-
-	if (syscall(SYS_capset, &hdr, data)) {
-		ksft_print_msg("capset: %s\n", strerror(errno));
-		return -1;
-	}
-
-	return pins_cap_ipc_lock_effective() == on ? 0 : -1;
-}
-
 /*
  * Run @fn(@self) in a child process, in the fixture's cgroup if there is
  * one. Returns 0 if it exited with EXIT_SUCCESS.
@@ -550,166 +454,13 @@ static int set_cap_ipc_lock(bool on)
 static int run_child(struct _test_data_uring *self,
 		     int (*fn)(struct _test_data_uring *self))
 {
-	pid_t pid;
+	pid_t pid = pins_fork(self->have_pins ? self->cg : NULL);
 
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		int ret = EXIT_FAILURE;
-
-		if (!self->have_pins || !cg_enter_current(self->cg))
-			ret = fn(self);
-		fflush(stdout);
-		_exit(ret);
-	}
+	if (pid == 0)
+		pins_child_exit(fn(self));
 	self->pid = pid;
 
-	return pins_reap(&self->pid);
-}
-
-/*
- * Make a tracefs instance named @name with pins:charge_refused enabled,
- * its path in @dir (PATH_MAX). Returns 0, 1 if tracefs isn't mounted or -1.
- */
-static int trace_start(char *dir, const char *name)
-{
-	char path[PATH_MAX + 64];
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(tracefs_dirs); i++) {
-		snprintf(path, sizeof(path), "%s/instances", tracefs_dirs[i]);
-		if (!access(path, F_OK))
-			break;
-	}
-	if (i == ARRAY_SIZE(tracefs_dirs))
-		return 1;
-
-	if (pins_path_of(dir, path, name))
-		return -1;
-	/* Left over by an earlier run that was killed? */
-	rmdir(dir);
-	if (mkdir(dir, 0755)) {
-		ksft_print_msg("mkdir %s: %s\n", dir, strerror(errno));
-		*dir = '\0';
-		return -1;
-	}
-
-	snprintf(path, sizeof(path), "%s/events/pins/charge_refused/enable",
-		 dir);
-
-	return pins_write_file(path, "1", 0);
-}
-
-/* The number of lines of @dir/trace that contain @text, or -1. */
-static int trace_count(const char *dir, const char *text)
-{
-	char path[PATH_MAX + 16], *line = NULL;
-	size_t size = 0;
-	int count = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/trace", dir);
-	f = fopen(path, "re");
-	if (!f) {
-		ksft_print_msg("open %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	while (getline(&line, &size, f) > 0)
-		if (strstr(line, text))
-			count++;
-	free(line);
-	fclose(f);
-
-	return count;
-}
-
-/*
- * Returns 0 if @dir/trace has @total pins:charge_refused lines, @nr of
- * them for a refused io_uring charge of @pages pages by this process to
- * @cgroup, refused by @limiter at @limit pages with @usage pages charged.
- */
-static int trace_expect(const char *dir, int total, int nr,
-			const char *cgroup, const char *limiter, long pages,
-			long limit, long usage)
-{
-	char comm[16] = "", want[512];
-	int got;
-
-	prctl(PR_GET_NAME, comm, 0, 0, 0);
-	snprintf(want, sizeof(want),
-		 "charge_refused: pid=%d comm=%s cgroup=%llu limiter=%llu source=io_uring pages=%ld limit=%ld usage=%ld\n",
-		 getpid(), comm, pins_cg_id(cgroup), pins_cg_id(limiter), pages, limit,
-		 usage);
-
-	got = trace_count(dir, "charge_refused: ");
-	if (got != total) {
-		ksft_print_msg("%d pins:charge_refused lines, expected %d\n",
-			       got, total);
-		return -1;
-	}
-
-	got = trace_count(dir, want);
-	if (got != nr) {
-		ksft_print_msg("%d lines of \"%.*s\", expected %d\n", got,
-			       (int)strlen(want) - 1, want, nr);
-		return -1;
-	}
-
-	return 0;
-}
-
-/*
- * The number of messages exactly @text logged since @fd was opened or
- * last read, or -1.
- */
-static int kmsg_count(int fd, const char *text)
-{
-	char rec[8192], *msg, *end;
-	int count = 0;
-	ssize_t len;
-
-	for (;;) {
-		len = read(fd, rec, sizeof(rec) - 1);
-		if (len < 0 && errno == EAGAIN)
-			break;
-		/* Some records were overwritten before we read them. */
-		if (len < 0 && errno == EPIPE)
-			continue;
-		if (len < 0) {
-			ksft_print_msg("read /dev/kmsg: %s\n", strerror(errno));
-			return -1;
-		}
-		rec[len] = '\0';
-		msg = strchr(rec, ';');
-		if (!msg)
-			continue;
-		msg++;
-		end = strchr(msg, '\n');
-		if (end)
-			*end = '\0';
-		if (!strcmp(msg, text))
-			count++;
-	}
-
-	return count;
-}
-
-/* Returns 0 if @nr messages @text were logged since the last call. */
-static int kmsg_expect(int fd, const char *text, int nr)
-{
-	int got = kmsg_count(fd, text);
-
-	if (got != nr) {
-		ksft_print_msg("%d kernel messages \"%s\", expected %d\n", got,
-			       text, nr);
-		return -1;
-	}
-
-	return 0;
+	return pid < 0 ? -1 : pins_reap(&self->pid);
 }
 
 /*
@@ -839,16 +590,14 @@ static void refusals(struct __test_metadata *_metadata,
 	if (!self->have_pins)
 		SKIP(return, "pins controller not available");
 
-	ret = trace_start(self->instance, "pins_io_uring");
+	ret = pins_trace_start(self->instance, "pins_io_uring");
 	if (ret > 0)
 		SKIP(return, "tracefs isn't mounted");
 	ASSERT_EQ(0, ret);
 
 	kmsg = pins_kmsg_open();
 	ASSERT_LE(0, kmsg);
-	snprintf(text, sizeof(text),
-		 "cgroup: io_uring pin rejected by pins controller in %s",
-		 limiter + strlen(self->root));
+	pins_refusal_text(text, sizeof(text), "io_uring", self->root, limiter);
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
@@ -870,18 +619,18 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
 	ASSERT_EQ(0, pins_events_expect(self->cg, at_cg, at_cg));
 	ASSERT_EQ(0, pins_events_expect(self->parent, 1, !at_cg));
-	ASSERT_EQ(0, trace_expect(self->instance, 1, 1, self->cg, limiter,
-				  2, 4, 3));
-	ASSERT_EQ(0, kmsg_expect(kmsg, text, 1));
+	ASSERT_EQ(0, pins_trace_expect(self->instance, 1, 1, self->cg,
+				       limiter, "io_uring", 2, 4, 3));
+	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 1));
 
 	/* Again: counted and traced, not logged. */
 	ASSERT_EQ(0, update_buf(&ring, 1, iov, ENOMEM));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
 	ASSERT_EQ(0, pins_events_expect(self->cg, 2 * at_cg, 2 * at_cg));
 	ASSERT_EQ(0, pins_events_expect(self->parent, 2, 2 * !at_cg));
-	ASSERT_EQ(0, trace_expect(self->instance, 2, 2, self->cg, limiter,
-				  2, 4, 3));
-	ASSERT_EQ(0, kmsg_expect(kmsg, text, 0));
+	ASSERT_EQ(0, pins_trace_expect(self->instance, 2, 2, self->cg,
+				       limiter, "io_uring", 2, 4, 3));
+	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
 	/*
 	 * A registration refused at its second buffer: the first one, which
@@ -896,9 +645,9 @@ static void refusals(struct __test_metadata *_metadata,
 	io_uring_queue_exit(&ring2);
 	ASSERT_EQ(0, pins_events_expect(self->cg, 3 * at_cg, 3 * at_cg));
 	ASSERT_EQ(0, pins_events_expect(self->parent, 3, 3 * !at_cg));
-	ASSERT_EQ(0, trace_expect(self->instance, 3, 1, self->cg, limiter,
-				  1, 4, 4));
-	ASSERT_EQ(0, kmsg_expect(kmsg, text, 0));
+	ASSERT_EQ(0, pins_trace_expect(self->instance, 3, 1, self->cg,
+				       limiter, "io_uring", 1, 4, 4));
+	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
 	/* Up to the limit is fine. */
 	iov[0] = pages_iov(buf, 3, 1);
@@ -1063,10 +812,10 @@ static int child_creator_without_cap(struct _test_data_uring *self)
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	if (!buf)
 		return EXIT_FAILURE;
-	if (pins_set_memlock(2) || set_cap_ipc_lock(false) ||
+	if (pins_set_memlock(2) || pins_set_cap_ipc_lock(false) ||
 	    ring_init(&ring, 0))
 		goto out_buf;
-	if (set_cap_ipc_lock(true))
+	if (pins_set_cap_ipc_lock(true))
 		goto out;
 
 	iov = pages_iov(buf, 0, 3);
@@ -1198,19 +947,12 @@ static int stays_creator(struct _test_data_uring *self, int sock_p, int sock_c)
 	    pins_sock_send(sock_p, 'R', -1))
 		return EXIT_FAILURE;
 
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
+	pid = pins_fork(NULL);
+	if (pid < 0)
 		return EXIT_FAILURE;
-	}
 	if (pid == 0) {
-		int ret;
-
 		close(sock_p);
-		ret = stays_registrant(self, &ring, buf, sock_c);
-		fflush(stdout);
-		_exit(ret);
+		pins_child_exit(stays_registrant(self, &ring, buf, sock_c));
 	}
 	self->pid2 = pid;
 	close(sock_c);
@@ -1245,17 +987,12 @@ TEST_F(uring, charge_stays_with_buffer)
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 				sk_c));
 
-	fflush(stdout);
-	pid = fork();
+	pid = pins_fork(NULL);
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		int ret;
-
 		close(sk_p[0]);
 		close(sk_c[0]);
-		ret = stays_creator(self, sk_p[1], sk_c[1]);
-		fflush(stdout);
-		_exit(ret);
+		pins_child_exit(stays_creator(self, sk_p[1], sk_c[1]));
 	}
 	self->pid = pid;
 	pins_close_fd(&sk_p[1]);
@@ -1273,7 +1010,7 @@ TEST_F(uring, charge_stays_with_buffer)
 	ASSERT_EQ(0, pins_sock_send(sk_c[0], 'r', -1));
 	ASSERT_EQ(0, pins_sock_recv(sk_c[0], 'U', NULL));
 	ASSERT_EQ(0, check_all(self, 3, 2, self->pid, 5, true));
-	ASSERT_EQ(0, check_vmpin(self->pid2, 0, true));
+	ASSERT_EQ(0, pins_status_expect(self->pid2, "VmPin", 0));
 
 	/* The creator exits: the child's ring keeps both charged. */
 	ASSERT_EQ(0, pins_sock_send(sk_p[0], 'x', -1));

@@ -581,24 +581,15 @@ static int run_child(const char *cgroup,
 		     int (*fn)(const char *cgroup, void *arg), void *arg)
 {
 	pid_t pid;
-	int ret;
 
 	if (cgroup)
 		return pins_run_child(cgroup, fn, arg);
 
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		return -1;
-	}
-	if (!pid) {
-		ret = fn(NULL, arg);
-		fflush(stdout);
-		_exit(ret);
-	}
+	pid = pins_fork(NULL);
+	if (!pid)
+		pins_child_exit(fn(NULL, arg));
 
-	return pins_reap(&pid);
+	return pid < 0 ? -1 : pins_reap(&pid);
 }
 
 /* Write @str to the file @dir/@name, opened with O_WRONLY | @flags. */
@@ -679,25 +670,15 @@ static int count_lines(const char *text, const char *str)
 static char *kmsg_read(int fd)
 {
 	size_t size = 1 << 16, len = 0, n;
-	char rec[2048], *text, *buf, *p;
-	ssize_t got;
+	char text[2048], *buf, *p;
+	int got;
 
 	buf = malloc(size);
 	if (!buf)
 		return NULL;
 
-	for (;;) {
-		got = read(fd, rec, sizeof(rec) - 1);
-		if (got < 0 && errno == EPIPE)
-			continue;
-		if (got <= 0)
-			break;
-		rec[got] = '\0';
-		text = strchr(rec, ';');
-		if (!text)
-			continue;
-		text++;
-		n = strcspn(text, "\n");
+	while ((got = pins_kmsg_read(fd, text, sizeof(text))) > 0) {
+		n = strlen(text);
 		if (len + n + 3 > size) {
 			size = 2 * (len + n + 3);
 			p = realloc(buf, size);
@@ -709,8 +690,7 @@ static char *kmsg_read(int fd)
 		memcpy(buf + len, text, n);
 		len += n;
 	}
-	if (got < 0 && errno != EAGAIN) {
-		ksft_print_msg("read /dev/kmsg: %s\n", strerror(errno));
+	if (got < 0) {
 		free(buf);
 		return NULL;
 	}
@@ -824,14 +804,7 @@ FIXTURE_SETUP(net)
 	if (fd >= 0)
 		close(fd);
 
-	if (cg_find_unified_root(self->root, sizeof(self->root), NULL)) {
-		self->root[0] = '\0';
-		snprintf(self->why, sizeof(self->why),
-			 "cgroup v2 isn't mounted");
-		return;
-	}
-
-	ret = pins_prepare(self->root);
+	ret = pins_setup_root(self->root, sizeof(self->root));
 	if (ret == KSFT_SKIP) {
 		snprintf(self->why, sizeof(self->why), "%s", skip_reason);
 		return;
@@ -1171,13 +1144,11 @@ TEST_F(net, zerocopy_refusal_reported)
 
 	log = kmsg_read(kmsg);
 	ASSERT_NE(NULL, log);
-	snprintf(want, sizeof(want),
-		 "cgroup: zerocopy pin rejected by pins controller in %s",
-		 self->cg + strlen(self->root));
+	pins_refusal_text(want, sizeof(want), "zerocopy", self->root,
+			  self->cg);
 	EXPECT_EQ(0, kmsg_expect(log, want));
-	snprintf(want, sizeof(want),
-		 "cgroup: zerocopy pin rejected by pins controller in %s",
-		 self->parent + strlen(self->root));
+	pins_refusal_text(want, sizeof(want), "zerocopy", self->root,
+			  self->parent);
 	EXPECT_EQ(0, kmsg_expect(log, want));
 	free(log);
 
@@ -1821,7 +1792,7 @@ out:
  */
 TEST_F(net, xdp_scm_rights)
 {
-	int sk[2], x = -1;
+	int sock, x = -1;
 	struct site s;
 	pid_t pid;
 
@@ -1832,25 +1803,14 @@ TEST_F(net, xdp_scm_rights)
 
 	ASSERT_EQ(0, cg_enter_current(self->sibling));
 	ASSERT_EQ(0, site_init(&s, self->root, self->parent, self->cg, "xdp"));
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				sk));
-
-	fflush(stdout);
-	pid = fork();
+	pid = pins_fork_peer(NULL, &sock);
 	ASSERT_LE(0, pid);
-	if (!pid) {
-		int ret;
+	if (!pid)
+		pins_child_exit(child_xdp_registrant(self->cg, sock));
 
-		close(sk[0]);
-		ret = child_xdp_registrant(self->cg, sk[1]);
-		fflush(stdout);
-		_exit(ret);
-	}
-	close(sk[1]);
-
-	ASSERT_EQ(0, pins_sock_recv(sk[0], 'F', &x));
+	ASSERT_EQ(0, pins_sock_recv(sock, 'F', &x));
 	ASSERT_EQ(0, pins_reap(&pid));
-	close(sk[0]);
+	close(sock);
 
 	/* Registrant gone, its socket with us in the sibling: still its. */
 	ASSERT_EQ(0, held(&s, SEND_PAGES));

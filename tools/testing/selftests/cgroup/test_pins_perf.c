@@ -249,36 +249,12 @@ static long online_cpus(void)
 static int run_child(const char *cgroup,
 		     int (*fn)(const char *cgroup, void *arg), void *arg)
 {
-	int status;
-	pid_t pid;
+	pid_t pid = pins_fork(cgroup);
 
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		return -1;
-	}
-	if (!pid) {
-		int ret = EXIT_FAILURE;
+	if (!pid)
+		pins_child_exit(fn(cgroup, arg));
 
-		if (!cgroup || !cg_enter_current(cgroup))
-			ret = fn(cgroup, arg);
-		else
-			ksft_print_msg("can't move into %s\n", cgroup);
-		fflush(stdout);
-		_exit(ret);
-	}
-
-	if (waitpid(pid, &status, 0) != pid) {
-		ksft_print_msg("waitpid: %s\n", strerror(errno));
-		return -1;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != EXIT_SUCCESS) {
-		ksft_print_msg("child failed (status %#x)\n", status);
-		return -1;
-	}
-
-	return 0;
+	return pid < 0 ? -1 : pins_reap(&pid);
 }
 
 /*
@@ -289,34 +265,14 @@ static int run_child(const char *cgroup,
 static int fork_peer(int *sock, pid_t *pid, int (*fn)(int sock, void *arg),
 		     void *arg)
 {
-	int sk[2];
+	*pid = pins_fork_peer(NULL, sock);
+	if (*pid == 0)
+		pins_child_exit(fn(*sock, arg));
+	if (*pid > 0)
+		return 0;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk)) {
-		ksft_print_msg("socketpair: %s\n", strerror(errno));
-		return -1;
-	}
-
-	fflush(stdout);
-	*pid = fork();
-	if (*pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		*pid = 0;
-		close(sk[0]);
-		close(sk[1]);
-		return -1;
-	}
-	if (*pid == 0) {
-		int ret;
-
-		close(sk[0]);
-		ret = fn(sk[1], arg);
-		fflush(stdout);
-		_exit(ret);
-	}
-	close(sk[1]);
-	*sock = sk[0];
-
-	return 0;
+	*pid = 0;
+	return -1;
 }
 
 /*
@@ -355,9 +311,8 @@ static int kmsg_count(const char *line)
 static void refusal_line(char *buf, size_t size, const char *root,
 			 const char *cgroup)
 {
-	snprintf(buf, size,
-		 "cgroup: perf pin rejected by pins controller in %s\n",
-		 cgroup + strlen(root));
+	pins_refusal_text(buf, size - 1, "perf", root, cgroup);
+	strcat(buf, "\n");
 }
 
 FIXTURE(perf) {
@@ -466,12 +421,7 @@ static int perf_setup_cgroups(struct _test_data_perf *self, const char *test)
 {
 	int ret;
 
-	if (cg_find_unified_root(self->root, sizeof(self->root), NULL)) {
-		self->root[0] = '\0';
-		return 0;
-	}
-
-	ret = pins_prepare(self->root);
+	ret = pins_setup_root(self->root, sizeof(self->root));
 	if (ret == KSFT_SKIP)
 		return 0;
 	if (ret != KSFT_PASS)

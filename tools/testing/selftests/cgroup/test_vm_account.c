@@ -233,10 +233,7 @@ FIXTURE_SETUP(vmat)
 
 	pins_util_init();
 
-	if (cg_find_unified_root(self->root, sizeof(self->root), NULL))
-		SKIP(return, "cgroup v2 isn't mounted");
-
-	ret = pins_prepare(self->root);
+	ret = pins_setup_root(self->root, sizeof(self->root));
 	if (ret == KSFT_SKIP)
 		SKIP(return, "%s", skip_reason);
 	ASSERT_EQ(KSFT_PASS, ret);
@@ -294,35 +291,20 @@ static int make_sibling(const char *parent, char *sibling)
 /*
  * Fork a child that runs @fn with @cgroup and its end of a socketpair, and
  * exits with what @fn returns. In the parent, returns 0 with the child's
- * pid in @pid and the parent's end of the socketpair in @sk[0]. The child
+ * pid in @pid and the parent's end of the socketpair in @sock. The child
  * writes to @pid too: it mustn't be in the fixture, which the child shares.
  */
-static int fork_peer(int sk[2], pid_t *pid, const char *cgroup,
+static int fork_peer(int *sock, pid_t *pid, const char *cgroup,
 		     int (*fn)(const char *cgroup, int sock))
 {
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk)) {
-		ksft_print_msg("socketpair: %s\n", strerror(errno));
-		return -1;
-	}
+	*pid = pins_fork_peer(NULL, sock);
+	if (*pid == 0)
+		pins_child_exit(fn(cgroup, *sock));
+	if (*pid > 0)
+		return 0;
 
-	fflush(stdout);
-	*pid = fork();
-	if (*pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		*pid = 0;
-		return -1;
-	}
-	if (*pid == 0) {
-		int ret;
-
-		close(sk[0]);
-		ret = fn(cgroup, sk[1]);
-		fflush(stdout);
-		_exit(ret);
-	}
-	pins_close_fd(&sk[1]);
-
-	return 0;
+	*pid = 0;
+	return -1;
 }
 
 /*
@@ -832,7 +814,7 @@ out:
 TEST_F(vmat, fd_passing)
 {
 	const char *cg_a = self->cg, *cg_b = self->sibling;
-	int fd, sk[2];
+	int fd, sock;
 	char *buf;
 	pid_t pid;
 
@@ -842,7 +824,7 @@ TEST_F(vmat, fd_passing)
 	ASSERT_EQ(0, make_sibling(self->parent, self->sibling));
 
 	/* Fork first, so that the child gets the file only over the socket. */
-	ASSERT_EQ(0, fork_peer(sk, &pid, cg_b, child_fd_passing));
+	ASSERT_EQ(0, fork_peer(&sock, &pid, cg_b, child_fd_passing));
 	/* The fixture is shared with the child: only we may store this. */
 	self->pid = pid;
 
@@ -853,16 +835,16 @@ TEST_F(vmat, fd_passing)
 	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
-	ASSERT_EQ(0, pins_sock_send(sk[0], 'F', fd));
+	ASSERT_EQ(0, pins_sock_send(sock, 'F', fd));
 
 	/* The child in cg_b pinned 3 pages: charged to cg_a and to us. */
-	ASSERT_EQ(0, pins_sock_recv(sk[0], 'P', NULL));
+	ASSERT_EQ(0, pins_sock_recv(sock, 'P', NULL));
 	ASSERT_EQ(0, charged(cg_a, 5, 0, 5));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 	ASSERT_EQ(0, vmpin_expect(self->pid, 0));
 
-	ASSERT_EQ(0, pins_sock_send(sk[0], 'U', -1));
-	ASSERT_EQ(0, pins_sock_recv(sk[0], 'D', NULL));
+	ASSERT_EQ(0, pins_sock_send(sock, 'U', -1));
+	ASSERT_EQ(0, pins_sock_recv(sock, 'D', NULL));
 	ASSERT_EQ(0, charged(cg_a, 2, 0, 2));
 	ASSERT_EQ(0, cur_expect(cg_b, 0));
 
@@ -922,14 +904,14 @@ out:
  */
 TEST_F(vmat, pinner_exit)
 {
-	int fd, sk[2];
+	int fd, sock;
 	pid_t pid;
 
-	ASSERT_EQ(0, fork_peer(sk, &pid, self->cg, child_pinner_exit));
+	ASSERT_EQ(0, fork_peer(&sock, &pid, self->cg, child_pinner_exit));
 	/* The fixture is shared with the child: only we may store this. */
 	self->pid = pid;
 
-	ASSERT_EQ(0, pins_sock_recv(sk[0], 'F', &fd));
+	ASSERT_EQ(0, pins_sock_recv(sock, 'F', &fd));
 	ASSERT_EQ(0, pins_reap(&self->pid));
 
 	/* Charged to the cgroup and to the child's mm, not to us. */
