@@ -12,14 +12,14 @@
 #   harness/pins.sh prepare    only fetch, patch and configure
 #   harness/pins.sh build      only build the kernel
 #   harness/pins.sh lint       rustfmt and checkpatch --strict on our code
-#   harness/pins.sh cross      compile what x86 cannot for PINS_CROSS_ARCH
+#   harness/pins.sh cross      compile what the guest's kernel does not build
 #
 # Environment: PINS=y|n (build with CONFIG_CGROUP_PINS=n when n), CMD='...'
 # (run: a command to run in the guest instead of the demo), PINS_CACHE (where
 # the kernel package and tools are kept, default ~/.cache/pins), PINS_BUILD
 # (build tree, default build/ in the clone), PINS_TIMEOUT (guest timeout in
 # seconds), PINS_ACCEL=tcg|kvm|auto (default tcg), JOBS; for cross,
-# PINS_CROSS_ARCH (default powerpc) and PINS_CROSS_SRC (see "cross" below).
+# PINS_CROSS_ARCH (default: all) and PINS_CROSS_SRC (see "cross" below).
 
 set -euo pipefail
 
@@ -51,6 +51,9 @@ if ! flock -n 9; then
 	flock 9
 fi
 export PATH="/usr/lib/llvm-14/bin:$TOOLS/bin:$PATH"
+# bindgen loads the newest libclang it finds; the s390 cross build installs
+# LLVM 19, whose clang rejects flags the LLVM 14 build passes.
+export LIBCLANG_PATH=/usr/lib/llvm-14/lib
 
 # Kbuild must use Debian's Rust toolchain (rustup's comes first in PATH on
 # some machines and does not match the library source Debian ships).
@@ -91,7 +94,9 @@ APT_PKGS=(make gcc libc6-dev git xz-utils cpio gzip bc flex bison
 	libelf-dev libssl-dev python3 rsync kmod
 	clang-14 lld-14 llvm-14 libclang-14-dev
 	rustc-web rust-web-src rust-web-clippy rustfmt-web cargo-web
-	busybox-static qemu-system-x86 libcap-dev liburing-dev)
+	busybox-static qemu-system-x86 libcap-dev liburing-dev
+	libibverbs-dev ibverbs-providers ibverbs-utils
+	clang-19 lld-19 llvm-19)
 
 do_deps() {
 	local missing=() p
@@ -336,6 +341,28 @@ check_selftest_config() {
 	fi
 }
 
+# A real RDMA client in the guest: Debian's ibv_rc_pingpong, dynamically
+# linked as shipped, with the shared objects it loads (ldd's list), the
+# soft RDMA providers libibverbs dlopen()s and the files that name them.
+RDMA_PROVIDERS=(rxe siw)
+add_rdma_userland() {
+	local root=$1 libdir=/usr/lib/x86_64-linux-gnu f p
+	local files=(/usr/bin/ibv_rc_pingpong)
+	for p in "${RDMA_PROVIDERS[@]}"; do
+		files+=("$libdir/libibverbs/lib$p-rdmav34.so" "/etc/libibverbs.d/$p.driver")
+	done
+	mapfile -t -O "${#files[@]}" files < <(
+		for f in "${files[@]}"; do
+			[ "${f%.driver}" = "$f" ] && ldd "$f"
+		done | grep -o '/[^ ]*' | sort -u)
+	for f in "${files[@]}"; do
+		mkdir -p "$root$(dirname "$f")"
+		cp -L "$f" "$root$f"
+	done
+	# The guest's PATH is /bin:/sbin:/tests.
+	ln -s /usr/bin/ibv_rc_pingpong "$root/bin/ibv_rc_pingpong"
+}
+
 do_initramfs() {
 	local root=$GUEST/root
 	rm -rf "$root"
@@ -355,6 +382,7 @@ do_initramfs() {
 		[ -f "$f" ] && [ -x "$f" ] || continue
 		ln -s "${f#"$root"}" "$root/tests/$(basename "$f")"
 	done
+	add_rdma_userland "$root"
 	chmod +x "$root/init" "$root/"*.sh
 	printf '%s\n' "${CMD:-}" >"$root/cmd"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$GUEST/initramfs.cpio.gz"
@@ -387,6 +415,29 @@ do_lint() {
 			{ echo "^ $p"; rc=1; }
 	done <patches/series
 	(cd harness/host-tests && cargo fmt --check) || rc=1
+	check_memlock_sites || rc=1
+	return "$rc"
+}
+
+# Every file of the tree that names RLIMIT_MEMLOCK accounting is listed in
+# harness/memlock-sites, and each site there charges the pins cgroup.
+check_memlock_sites() {
+	local list=$HARNESS/memlock-sites found listed kind f why rc=0
+	found=$(cd "$SRC" && grep -rlE --include='*.[ch]' \
+		'RLIMIT_MEMLOCK|pinned_vm|locked_vm|account_locked_vm|can_do_mlock|user_shm_lock' \
+		. | sed 's|^\./||' | grep -Ev '^(Documentation|tools|usr|scripts)/' | sort)
+	listed=$(awk '$1 == "site" || $1 == "not" { print $2 }' "$list" | sort)
+	if [ "$found" != "$listed" ]; then
+		echo "RLIMIT_MEMLOCK accounting: files not as harness/memlock-sites lists them"
+		echo "(< in the tree only, > listed only):"
+		diff <(echo "$found") <(echo "$listed") | grep '^[<>]'
+		rc=1
+	fi
+	while read -r kind f why; do
+		[ "$kind" = site ] || continue
+		grep -qE 'vm_account|mm_locked_|pins_cgroup_try_charge' "$SRC/$f" ||
+			{ echo "$f: a site that does not charge the pins cgroup"; rc=1; }
+	done <"$list"
 	return "$rc"
 }
 
@@ -406,29 +457,40 @@ do_rustdoc() {
 
 # ---------------------------------------------------------------- cross
 
-# `make cross`: compiles for another architecture, with LLVM=1 and warnings
-# as errors, the objects our series changes that the x86 build cannot build
-# (the powerpc users of account_locked_vm()), with vm_account and the other
-# files of the series that architecture builds. It links nothing: `make
+# `make cross`: compiles, with LLVM and warnings as errors, what our series
+# changes that the guest's kernel does not build: the powerpc and s390
+# users of RLIMIT_MEMLOCK accounting, and the x86 drivers for hardware the
+# guest lacks (RDMA adapters, FPGA, AMD SEV), with vm_account and the other
+# files of the series each architecture builds. It links nothing: `make
 # prepare`, then the objects as single targets, in $BUILD/obj-cross-ARCH.
 #
-# PINS_CROSS_ARCH (default powerpc) picks the architecture. Adding one is a
-# config fragment, harness/config/cross-ARCH.config, applied to
-# CROSS_DEFCONFIG_ARCH, and a list of objects, CROSS_OBJS_ARCH, below; every
-# object of the list must be one the config builds, which the fragment sees
-# to. Asked for an object as a single target, Kbuild compiles it whether
-# the config builds it or not, so the build first asks Kbuild (make -n on
-# the objects' directories) whether the config's build would compile each
+# PINS_CROSS_ARCH picks one architecture; without it every one of
+# CROSS_ARCHES is built, as `make check` does. Adding one is a config
+# fragment, harness/config/cross-ARCH.config, applied to
+# CROSS_DEFCONFIG_ARCH, and a list of objects, CROSS_OBJS_ARCH, below
+# (CROSS_LLVM_ARCH if LLVM=1 is not the toolchain, CROSS_FLAGS_ARCH for
+# more make arguments); every object of the
+# list must be one the config builds, which the fragment sees to. Asked
+# for an object as a single target, Kbuild compiles it whether the config
+# builds it or not, so the build first asks Kbuild (make -n on the
+# objects' directories) whether the config's build would compile each
 # one, and fails on one it would not, then checks that each was produced.
 #
 # PINS_CROSS_SRC=DIR builds the kernel tree DIR (with our series applied:
 # a git checkout of it, say; it must not be configured in-tree) instead of
 # $BUILD/src, and skips fetching and preparing that: for trying changes
 # before they are in patches/.
-CROSS_ARCH=${PINS_CROSS_ARCH:-powerpc}
+CROSS_ARCHES=(powerpc s390 x86)
 CROSS_SRC=${PINS_CROSS_SRC:-$SRC}
-CROSS_OBJ=$BUILD/obj-cross-$CROSS_ARCH
-CROSS_KMAKE=(make -C "$CROSS_SRC" O="$CROSS_OBJ" ARCH="$CROSS_ARCH" LLVM=1)
+
+# cross_use ARCH: the architecture the cross functions below work on.
+cross_use() {
+	local -n llvm=CROSS_LLVM_$1 flags=CROSS_FLAGS_$1
+	CROSS_ARCH=$1
+	CROSS_OBJ=$BUILD/obj-cross-$1
+	CROSS_KMAKE=(make -C "$CROSS_SRC" O="$CROSS_OBJ" ARCH="$1"
+		${flags[@]+"${flags[@]}"} LLVM="${llvm:-1}")
+}
 
 CROSS_DEFCONFIG_powerpc=ppc64le_defconfig
 CROSS_OBJS_powerpc=(
@@ -446,10 +508,50 @@ CROSS_OBJS_powerpc=(
 	net/rds/message.o
 )
 
+# Linux 6.12 wants LLVM 18.1 or later for LLVM=1 on s390 (LLVM 14, the
+# harness's toolchain, is below its minimum clang too): Debian's LLVM 19.
+# Its clang warns about the port I/O helpers of asm-generic/io.h, which
+# do arithmetic on s390's NULL PCI_IOBASE, in every file that includes
+# linux/io.h: that one warning is not ours to fail on.
+CROSS_LLVM_s390=-19
+CROSS_FLAGS_s390=(KCFLAGS=-Wno-null-pointer-arithmetic)
+CROSS_DEFCONFIG_s390=defconfig
+CROSS_OBJS_s390=(
+	# KVM's zPCI interrupt forwarding, and the RDMA core
+	arch/s390/kvm/pci.o drivers/infiniband/core/umem.o
+	# the other sites s390 builds
+	drivers/vfio/vfio_iommu_type1.o drivers/iommu/iommufd/pages.o
+	drivers/vhost/vdpa.o drivers/vdpa/vdpa_user/vduse_dev.o
+	# vm_account, locked memory
+	mm/vm_account.o mm/util.o mm/mlock.o mm/mmap.o mm/mremap.o mm/vma.o
+	mm/secretmem.o kernel/fork.o kernel/cgroup/cgroup.o ipc/shm.o
+	lib/test_vm_account.o
+	io_uring/io_uring.o io_uring/notif.o io_uring/rsrc.o
+	kernel/events/core.o net/core/skbuff.o net/xdp/xdp_umem.o
+	net/rds/message.o
+)
+
+CROSS_DEFCONFIG_x86=x86_64_defconfig
+CROSS_OBJS_x86=(
+	# RDMA adapters: usnic, hfi1, qib
+	drivers/infiniband/hw/usnic/usnic_uiom.o
+	drivers/infiniband/hw/hfi1/user_pages.o
+	drivers/infiniband/hw/hfi1/user_exp_rcv.o
+	drivers/infiniband/hw/hfi1/pin_system.o
+	drivers/infiniband/hw/hfi1/user_sdma.o
+	drivers/infiniband/hw/hfi1/file_ops.o
+	drivers/infiniband/hw/qib/qib_user_pages.o
+	drivers/infiniband/hw/qib/qib_file_ops.o
+	drivers/infiniband/hw/qib/qib_init.o
+	# DFL FPGA AFU, AMD SEV
+	drivers/fpga/dfl-afu-dma-region.o drivers/fpga/dfl-afu-main.o
+	arch/x86/kvm/svm/sev.o
+)
+
 cross_known() {
-	local -n defconfig=CROSS_DEFCONFIG_$CROSS_ARCH
-	[ -n "${defconfig:-}" ] && [ -f "$HARNESS/config/cross-$CROSS_ARCH.config" ] ||
-		die "no cross build for PINS_CROSS_ARCH=$CROSS_ARCH (it needs harness/config/cross-$CROSS_ARCH.config and CROSS_DEFCONFIG_$CROSS_ARCH and CROSS_OBJS_$CROSS_ARCH in harness/pins.sh)"
+	local -n defconfig=CROSS_DEFCONFIG_$1
+	[ -n "${defconfig:-}" ] && [ -f "$HARNESS/config/cross-$1.config" ] ||
+		die "no cross build for PINS_CROSS_ARCH=$1 (it needs harness/config/cross-$1.config and CROSS_DEFCONFIG_$1 and CROSS_OBJS_$1 in harness/pins.sh)"
 	[ -z "${PINS_CROSS_SRC:-}" ] || [ -f "$CROSS_SRC/Makefile" ] ||
 		die "PINS_CROSS_SRC: no kernel tree at $CROSS_SRC"
 }
@@ -457,7 +559,7 @@ cross_known() {
 do_cross_config() {
 	local frag=$HARNESS/config/cross-$CROSS_ARCH.config sum k want got bad=0
 	local -n defconfig=CROSS_DEFCONFIG_$CROSS_ARCH
-	sum=$({ echo "$defconfig $CROSS_SRC"; cat "$frag"; cat "$BUILD/src-version" 2>/dev/null || true; } |
+	sum=$({ echo "$defconfig ${CROSS_KMAKE[*]}"; cat "$frag"; cat "$BUILD/src-version" 2>/dev/null || true; } |
 		sha256sum | cut -d' ' -f1)
 	if [ -f "$CROSS_OBJ/.config" ] && [ "$(cat "$CROSS_OBJ/.config-input" 2>/dev/null)" = "$sum" ]; then
 		echo "config unchanged"
@@ -484,7 +586,7 @@ do_cross_config() {
 
 do_cross_build() {
 	local -n objs=CROSS_OBJS_$CROSS_ARCH
-	local start=$CROSS_OBJ/.cross-start plan=$CROSS_OBJ/.cross-plan o
+	local start=$CROSS_OBJ/.cross-start plan=$CROSS_OBJ/.cross-plan o d
 	local dirs=() missing=()
 	touch "$start"
 	"${CROSS_KMAKE[@]}" -j"$JOBS" prepare
@@ -493,8 +595,17 @@ do_cross_build() {
 	# another config.
 	(cd "$CROSS_OBJ" && rm -f "${objs[@]}")
 	# What the config's build of the objects' directories would compile:
-	# make -n runs only the sub-makes, and lists each compiler call.
-	mapfile -t dirs < <(printf '%s\n' "${objs[@]%/*}" | sort -u)
+	# make -n runs only the sub-makes, and lists each compiler call. An
+	# object in a directory without a Makefile (arch/x86/kvm/svm/) is
+	# built by the nearest directory above it that has one.
+	mapfile -t dirs < <(for o in "${objs[@]}"; do
+		d=${o%/*}
+		while [ "$d" != "${d%/*}" ] && [ ! -f "$CROSS_SRC/$d/Makefile" ] &&
+			[ ! -f "$CROSS_SRC/$d/Kbuild" ]; do
+			d=${d%/*}
+		done
+		echo "$d"
+	done | sort -u)
 	"${CROSS_KMAKE[@]}" -n "${dirs[@]/%//}" >"$plan"
 	for o in "${objs[@]}"; do
 		grep -qF -- "-c -o $o " "$plan" || missing+=("$o")
@@ -515,9 +626,22 @@ do_cross_build() {
 	echo "built for $CROSS_ARCH from $CROSS_SRC: ${objs[*]}"
 }
 
+# cross_all: every architecture of CROSS_ARCHES, or PINS_CROSS_ARCH's.
+cross_all() {
+	local arch
+	for arch in ${PINS_CROSS_ARCH:-"${CROSS_ARCHES[@]}"}; do
+		cross_use "$arch"
+		stage "config-$arch" do_cross_config
+		stage "cross-$arch" do_cross_build
+		say "ARCH=$arch ${CROSS_KMAKE[-1]} -Werror: built in $CROSS_OBJ"
+	done
+}
+
 cmd_cross() {
-	local -n objs=CROSS_OBJS_$CROSS_ARCH
-	cross_known
+	local arch
+	for arch in ${PINS_CROSS_ARCH:-"${CROSS_ARCHES[@]}"}; do
+		cross_known "$arch"
+	done
 	stage deps do_deps
 	if [ -z "${PINS_CROSS_SRC:-}" ]; then
 		stage fetch do_fetch
@@ -525,9 +649,7 @@ cmd_cross() {
 	else
 		say "source tree: $CROSS_SRC (PINS_CROSS_SRC), not $SRC"
 	fi
-	stage "config-$CROSS_ARCH" do_cross_config
-	stage "cross-$CROSS_ARCH" do_cross_build
-	say "ARCH=$CROSS_ARCH LLVM=1 -Werror: ${#objs[@]} objects built in $CROSS_OBJ"
+	cross_all
 }
 
 # ---------------------------------------------------------------- boot
@@ -652,12 +774,9 @@ cmd_check() {
 	build_all
 	stage lint do_lint
 	[ "$VARIANT" = nopins ] || stage rustdoc do_rustdoc
-	# What the x86 kernel cannot build, compiled for another architecture
-	# (once: it does not depend on PINS).
-	if [ "$VARIANT" = pins ]; then
-		stage "config-$CROSS_ARCH" do_cross_config
-		stage "cross-$CROSS_ARCH" do_cross_build
-	fi
+	# What the guest's kernel does not build, compiled for each
+	# architecture (once: it does not depend on PINS).
+	[ "$VARIANT" = nopins ] || cross_all
 	say "booting the guest for the selftests"
 	if ! boot check "$guest_log"; then rc=1; fi
 	if ! check_guest_log "$guest_log"; then rc=1; fi

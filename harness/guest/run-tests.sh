@@ -18,6 +18,7 @@ cgroup:test_pins_perf
 cgroup:test_pins_vfio
 cgroup:test_pins_iommufd
 cgroup:test_pins_vdpa
+cgroup:test_pins_rdma
 cgroup:test_core
 guest:guest_smp
 guest:mlock_rlimit
