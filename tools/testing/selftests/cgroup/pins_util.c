@@ -1506,3 +1506,194 @@ int pins_kmsg_expect(int fd, const char *text, int nr)
 
 	return 0;
 }
+
+/**
+ * pins_retry() - pace the tries of a check that waits for the kernel
+ * @tries: the tries made so far, 0 before the first
+ *
+ * For a loop "while (pins_retry(&tries)) if (!check(quiet)) return 0;"
+ * that gives the kernel up to two seconds, such as for charges returned
+ * when a process or an fd goes, before a last, verbose check.
+ *
+ * Return: true for another try, after sleeping 10 ms unless it is the
+ * first; false, after sleeping 10 ms, once 200 tries were made.
+ */
+bool pins_retry(int *tries)
+{
+	if (*tries)
+		usleep(10000);
+
+	return (*tries)++ < 200;
+}
+
+/**
+ * pins_tree_setup() - set up the cgroups of a site's fixture
+ * @tree: the fixture's tree, zeroed
+ * @site: the site, for the name of the parent cgroup
+ * @test: the test's name, for the name of the parent cgroup
+ * @source: the site's line of pins.stat, such as "vfio"
+ *
+ * Find the root and pins_prepare() it, make "pins_<@site>_<@test>" below
+ * it and its child "child", give what the root has under @source up to
+ * two seconds to drain to 0 (the charges of a test that failed before
+ * may still be going) and note what it has then in @tree->root_base.
+ *
+ * Return: KSFT_PASS with @tree->have_pins set; KSFT_SKIP (with
+ * skip_reason) without cgroup v2 or the pins controller, for a fixture
+ * whose tests without cgroups then run; KSFT_FAIL (reported) with
+ * nothing left made, as a teardown only follows a complete setup.
+ */
+int pins_tree_setup(struct pins_tree *tree, const char *site,
+		    const char *test, const char *source)
+{
+	char name[NAME_MAX];
+	int ret, tries = 0;
+
+	ret = pins_setup_root(tree->root, sizeof(tree->root));
+	if (ret != KSFT_PASS)
+		return ret;
+
+	snprintf(name, sizeof(name), "pins_%s_%s", site, test);
+	if (pins_create_pair_at(tree->root, name, tree->parent, tree->cg))
+		return KSFT_FAIL;
+	tree->have_pins = true;
+
+	while (pins_retry(&tries) && pins_stat_pages(tree->root, source) > 0)
+		;
+	tree->root_base = pins_stat_pages(tree->root, source);
+	if (tree->root_base < 0) {
+		pins_tree_teardown(tree);
+		return KSFT_FAIL;
+	}
+
+	return KSFT_PASS;
+}
+
+/**
+ * pins_tree_stop() - the first part of pins_tree_teardown()
+ * @tree: the fixture's tree
+ *
+ * Kill the test's children, if they are still there, and remove its
+ * tracefs instance, if it made one: for a teardown that has to release
+ * something they may hold before the cgroups are removed.
+ */
+void pins_tree_stop(struct pins_tree *tree)
+{
+	pins_kill(&tree->pid2);
+	pins_kill(&tree->pid);
+	if (*tree->instance)
+		rmdir(tree->instance);
+	*tree->instance = '\0';
+}
+
+/**
+ * pins_tree_teardown() - undo pins_tree_setup() and what the test made
+ * @tree: the fixture's tree
+ *
+ * pins_tree_stop(), then move this process back to the root and remove
+ * the cgroups, if there are any. Doing it again does nothing.
+ */
+void pins_tree_teardown(struct pins_tree *tree)
+{
+	pins_tree_stop(tree);
+	if (tree->have_pins)
+		pins_destroy_pair_at(tree->root, tree->parent, tree->cg,
+				     tree->sibling);
+	tree->have_pins = false;
+}
+
+/**
+ * pins_tree_sibling() - make a second child of the fixture's parent
+ * @tree: the fixture's tree, with cgroups
+ *
+ * Create @tree->parent's child "b", which pins_tree_teardown() removes.
+ *
+ * Return: 0, or -1 (reported).
+ */
+int pins_tree_sibling(struct pins_tree *tree)
+{
+	if (pins_path_of(tree->sibling, tree->parent, "b"))
+		return -1;
+
+	return pins_create(tree->sibling, false);
+}
+
+/* Add @npages to what @pages has for @key, one of pins_stat_keys. */
+static void stat_add(long long pages[PINS_NR_STAT_KEYS], const char *key,
+		     long npages)
+{
+	size_t i;
+
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++)
+		if (!strcmp(pins_stat_keys[i], key))
+			pages[i] += npages;
+}
+
+/**
+ * pins_tree_check_other() - check what the fixture's cgroups hold
+ * @tree: the fixture's tree
+ * @source: the site's line of pins.stat
+ * @cg: the pages the test's cgroup must hold under @source
+ * @sib: the pages the sibling, if there is one, must hold under @source
+ * @other: another line of pins.stat, or NULL
+ * @other_cg: the pages the test's cgroup must hold under @other
+ * @verbose: report every difference
+ *
+ * Return: 0 if there are no cgroups, or if the test's cgroup holds @cg
+ * pages under @source and @other_cg under @other, the sibling (if there
+ * is one) @sib under @source, their parent the sum of both and each of
+ * them nothing else (in pins.stat and pins.current), and if the root has
+ * @cg + @sib pages under @source on top of @tree->root_base; -1 if not.
+ */
+int pins_tree_check_other(const struct pins_tree *tree, const char *source,
+			  long cg, long sib, const char *other, long other_cg,
+			  bool verbose)
+{
+	long long pages[PINS_NR_STAT_KEYS];
+	int ret = 0;
+	long root;
+	size_t i;
+
+	if (!tree->have_pins)
+		return 0;
+
+	for (i = 0; i < PINS_NR_STAT_KEYS; i++)
+		pages[i] = other && !strcmp(pins_stat_keys[i], other) ?
+			   other_cg : 0;
+	stat_add(pages, source, cg);
+	if (pins_cg_match(tree->cg, pages, verbose))
+		ret = -1;
+	stat_add(pages, source, sib);
+	if (pins_cg_match(tree->parent, pages, verbose))
+		ret = -1;
+	if (*tree->sibling &&
+	    pins_cg_check(tree->sibling, source, sib, verbose))
+		ret = -1;
+
+	root = pins_stat_pages(tree->root, source);
+	if (root != tree->root_base + cg + sib) {
+		if (verbose)
+			ksft_print_msg("%s of %s/pins.stat: got %ld pages, expected %ld\n",
+				       source, tree->root, root,
+				       tree->root_base + cg + sib);
+		ret = -1;
+	}
+
+	return ret;
+}
+
+/**
+ * pins_tree_check() - check what the fixture's cgroups hold of a source
+ * @tree: the fixture's tree
+ * @source: the site's line of pins.stat
+ * @cg: the pages the test's cgroup must hold under @source
+ * @sib: the pages the sibling, if there is one, must hold under @source
+ * @verbose: report every difference
+ *
+ * Return: as pins_tree_check_other() with no other source.
+ */
+int pins_tree_check(const struct pins_tree *tree, const char *source,
+		    long cg, long sib, bool verbose)
+{
+	return pins_tree_check_other(tree, source, cg, sib, NULL, 0, verbose);
+}

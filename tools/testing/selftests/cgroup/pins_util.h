@@ -3,6 +3,7 @@
 #ifndef __PINS_UTIL_H
 #define __PINS_UTIL_H
 
+#include <linux/limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -119,5 +120,54 @@ void pins_refusal_text(char *buf, size_t size, const char *source,
 		       const char *root, const char *cgroup);
 int pins_kmsg_read(int fd, char *buf, size_t size);
 int pins_kmsg_expect(int fd, const char *text, int nr);
+
+/**
+ * struct pins_tree - the cgroups of a pinning site's test fixture
+ * @root: the cgroup v2 root, "" if cgroup v2 isn't mounted
+ * @parent: "pins_<site>_<test>" below @root, pins enabled for its children
+ * @cg: the test's cgroup, @parent's child "child"
+ * @sibling: @parent's child "b", if pins_tree_sibling() made it, or ""
+ * @instance: a tracefs instance the test made, or ""
+ * @have_pins: the cgroups above exist (there is a pins controller)
+ * @root_base: the pages the root had under the site's source at setup
+ * @pid: a child of the test, or 0
+ * @pid2: another child of the test (or of that child), or 0
+ *
+ * A site's FIXTURE embeds one. Its teardown is a FIXTURE_TEARDOWN_PARENT():
+ * with this kselftest_harness.h, a FIXTURE_TEARDOWN() is skipped after a
+ * failed ASSERT_*() when the compiler keeps the harness's pid of the test
+ * process in a register, which longjmp() resets, and it is at -O2.
+ * Teardown then runs once, in the test's process after a failed assertion
+ * or in its parent after the test's process has exited, so it uses nothing
+ * of the test's process: its fds close and its memory goes when it exits,
+ * and the charges of what they held go back then. The fixture is shared
+ * memory, shared with the children the test forks too: it holds the
+ * cgroups' paths, not pointers to them, and a child's pid goes there only
+ * after the fork, from the parent. The test's process never drops its
+ * privileges, only its children do, so teardown runs as root.
+ */
+struct pins_tree {
+	char root[PATH_MAX];
+	char parent[PATH_MAX];
+	char cg[PATH_MAX];
+	char sibling[PATH_MAX];
+	char instance[PATH_MAX];
+	bool have_pins;
+	long root_base;
+	pid_t pid;
+	pid_t pid2;
+};
+
+int pins_tree_setup(struct pins_tree *tree, const char *site,
+		    const char *test, const char *source);
+void pins_tree_stop(struct pins_tree *tree);
+void pins_tree_teardown(struct pins_tree *tree);
+int pins_tree_sibling(struct pins_tree *tree);
+int pins_tree_check(const struct pins_tree *tree, const char *source,
+		    long cg, long sib, bool verbose);
+int pins_tree_check_other(const struct pins_tree *tree, const char *source,
+			  long cg, long sib, const char *other, long other_cg,
+			  bool verbose);
+bool pins_retry(int *tries);
 
 #endif /* __PINS_UTIL_H */

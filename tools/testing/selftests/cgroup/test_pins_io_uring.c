@@ -86,28 +86,16 @@ static long zc_pages(size_t len)
 	return len / page_size + 2;
 }
 
-/*
- * Shared memory (see the teardown): the cgroups' paths, not pointers to
- * them, and no fd and no memory of the test's process, which the tests
- * keep in locals.
- */
+/* The fixture is shared memory: see struct pins_tree. */
 FIXTURE(uring) {
-	char root[PATH_MAX];
-	char parent[PATH_MAX];	/* pins enabled for its children */
-	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
-	char sibling[PATH_MAX];	/* another child of parent, if made */
-	char instance[PATH_MAX];	/* a tracefs instance, if made */
-	bool have_pins;		/* the cgroups above exist */
-	long root_base;		/* the root's io_uring pages at setup */
-	pid_t pid;		/* a child of the test, or 0 */
-	pid_t pid2;		/* a child of that child, or 0 */
+	struct pins_tree tree;	/* root_base: the root's io_uring pages */
 };
 
 FIXTURE_SETUP(uring)
 {
-	char name[NAME_MAX], buf[16];
 	struct io_uring ring;
-	int i, ret;
+	char buf[16];
+	int ret;
 
 	pins_util_init();
 
@@ -121,62 +109,27 @@ FIXTURE_SETUP(uring)
 	ASSERT_EQ(0, io_uring_queue_init(RING_ENTRIES, &ring, 0));
 	io_uring_queue_exit(&ring);
 
-	/* Without the controller only the rlimit tests run. */
-	ret = pins_setup_root(self->root, sizeof(self->root));
+	/*
+	 * Without the controller only the rlimit tests run. The rings of a
+	 * test that failed, closed when its process exited, go
+	 * asynchronously: setup gives them time to, not to fail this test
+	 * too.
+	 */
+	ret = pins_tree_setup(&self->tree, "io_uring", _metadata->name,
+			      "io_uring");
 	if (ret == KSFT_SKIP)
 		return;
 	ASSERT_EQ(KSFT_PASS, ret);
-
-	/* Teardown only follows a complete setup: undo a partial one here. */
-	snprintf(name, sizeof(name), "pins_io_uring_%s", _metadata->name);
-	ASSERT_EQ(0, pins_create_pair_at(self->root, name, self->parent,
-					 self->cg));
-
-	self->have_pins = true;
-	/*
-	 * The rings of a test that failed, closed when its process exited,
-	 * go asynchronously: give them time to, not to fail this test too.
-	 */
-	for (i = 0; i < 200 && pins_stat_pages(self->root, "io_uring") > 0; i++)
-		usleep(10000);
-	self->root_base = pins_stat_pages(self->root, "io_uring");
-	ASSERT_LE(0, self->root_base);
 }
 
 /*
  * Kill the test's children if they are still there, remove the tracefs
- * instance and the cgroups.
- *
- * It is a FIXTURE_TEARDOWN_PARENT(): with this kselftest_harness.h, a
- * FIXTURE_TEARDOWN() is skipped after a failed ASSERT_*() when the
- * compiler keeps the harness's pid of the test process in a register,
- * which longjmp() resets, and it is at -O2. Teardown then runs once, in
- * the test's process after a failed assertion or in its parent after the
- * test's process has exited, so it uses nothing of the test's process:
- * its fds (rings, sockets) close and its memory goes when it exits, and a
- * ring's charges go back when the ring goes. The fixture is then shared
- * memory, shared with the children the test forks too: a child's pid goes
- * there only after the fork, from the parent. The test's process never
- * drops its privileges, only its children do, so teardown runs as root.
+ * instance and the cgroups. See struct pins_tree for why it is a
+ * FIXTURE_TEARDOWN_PARENT(): a ring's charges go back when the ring goes.
  */
 FIXTURE_TEARDOWN_PARENT(uring)
 {
-	pins_kill(&self->pid2);
-	pins_kill(&self->pid);
-	if (*self->instance)
-		rmdir(self->instance);
-	if (self->have_pins)
-		pins_destroy_pair_at(self->root, self->parent, self->cg,
-				     self->sibling);
-}
-
-/* Create a second child of the fixture's parent cgroup, "b". */
-static int make_sibling(struct _test_data_uring *self)
-{
-	if (pins_path_of(self->sibling, self->parent, "b"))
-		return -1;
-
-	return pins_create(self->sibling, false);
+	pins_tree_teardown(&self->tree);
 }
 
 /*
@@ -189,31 +142,10 @@ static int make_sibling(struct _test_data_uring *self)
 static int check_all(struct _test_data_uring *self, long cg, long sib,
 		     pid_t pid, long vmpin, bool verbose)
 {
-	long root;
-
 	if (vmpin >= 0 && pins_status_check(pid, "VmPin", vmpin, verbose))
 		return -1;
 
-	if (!self->have_pins)
-		return 0;
-
-	if (pins_cg_check(self->cg, "io_uring", cg, verbose) ||
-	    pins_cg_check(self->parent, "io_uring", cg + sib, verbose))
-		return -1;
-	if (*self->sibling &&
-	    pins_cg_check(self->sibling, "io_uring", sib, verbose))
-		return -1;
-
-	root = pins_stat_pages(self->root, "io_uring");
-	if (root != self->root_base + cg + sib) {
-		if (verbose)
-			ksft_print_msg("io_uring of %s/pins.stat: got %ld pages, expected %ld\n",
-				       self->root, root,
-				       self->root_base + cg + sib);
-		return -1;
-	}
-
-	return 0;
+	return pins_tree_check(&self->tree, "io_uring", cg, sib, verbose);
 }
 
 /* check_all() for this process, telling what differs. */
@@ -230,13 +162,11 @@ static int expect_all(struct _test_data_uring *self, long cg, long sib,
 static int wait_all(struct _test_data_uring *self, long cg, long sib,
 		    long vmpin)
 {
-	int i;
+	int tries = 0;
 
-	for (i = 0; i < 200; i++) {
+	while (pins_retry(&tries))
 		if (!check_all(self, cg, sib, 0, vmpin, false))
 			return 0;
-		usleep(10000);
-	}
 
 	return expect_all(self, cg, sib, vmpin);
 }
@@ -454,13 +384,13 @@ static int zc_notif(struct io_uring *ring, int nr)
 static int run_child(struct _test_data_uring *self,
 		     int (*fn)(struct _test_data_uring *self))
 {
-	pid_t pid = pins_fork(self->have_pins ? self->cg : NULL);
+	pid_t pid = pins_fork(self->tree.have_pins ? self->tree.cg : NULL);
 
 	if (pid == 0)
 		pins_child_exit(fn(self));
-	self->pid = pid;
+	self->tree.pid = pid;
 
-	return pid < 0 ? -1 : pins_reap(&self->pid);
+	return pid < 0 ? -1 : pins_reap(&self->tree.pid);
 }
 
 /*
@@ -475,13 +405,13 @@ TEST_F(uring, register_unregister)
 	struct iovec iov[2];
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ring_init(&ring, 0));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0));
 
@@ -507,7 +437,7 @@ TEST_F(uring, register_unregister)
 	ASSERT_EQ(0, expect_all(self, 5, 0, 5));
 
 	/* The registrant leaving doesn't take the charge along. */
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	ASSERT_EQ(0, expect_all(self, 5, 0, 5));
 
 	/* The ring goes asynchronously after the last close. */
@@ -528,13 +458,13 @@ TEST_F(uring, update_replace)
 	struct iovec iov;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ring_init(&ring, 0));
 	ASSERT_EQ(0, reg_sparse(&ring, 2));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0));
@@ -563,7 +493,7 @@ TEST_F(uring, update_replace)
 	ASSERT_EQ(0, update_buf(&ring, 0, &iov, 0));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	io_uring_queue_exit(&ring);
 	ASSERT_EQ(0, wait_all(self, 0, 0, 0));
 
@@ -580,55 +510,56 @@ TEST_F(uring, update_replace)
 static void refusals(struct __test_metadata *_metadata,
 		     struct _test_data_uring *self, const char *limiter)
 {
-	bool at_cg = limiter == self->cg;
+	bool at_cg = limiter == self->tree.cg;
 	struct io_uring ring, ring2;
 	struct iovec iov[2];
 	char text[PATH_MAX + 64];
 	int kmsg, ret;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
-	ret = pins_trace_start(self->instance, "pins_io_uring");
+	ret = pins_trace_start(self->tree.instance, "pins_io_uring");
 	if (ret > 0)
 		SKIP(return, "tracefs isn't mounted");
 	ASSERT_EQ(0, ret);
 
 	kmsg = pins_kmsg_open();
 	ASSERT_LE(0, kmsg);
-	pins_refusal_text(text, sizeof(text), "io_uring", self->root, limiter);
+	pins_refusal_text(text, sizeof(text), "io_uring", self->tree.root,
+			  limiter);
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 
 	ASSERT_EQ(0, pins_set_max(limiter, 4));
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ring_init(&ring, 0));
 	ASSERT_EQ(0, reg_sparse(&ring, 2));
 
 	iov[0] = pages_iov(buf, 0, 3);
 	ASSERT_EQ(0, update_buf(&ring, 0, iov, 0));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 0, 0));
 
 	/* Two more pages would make five. */
 	iov[0] = pages_iov(buf, 3, 2);
 	ASSERT_EQ(0, update_buf(&ring, 1, iov, ENOMEM));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, at_cg, at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 1, !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(self->instance, 1, 1, self->cg,
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, at_cg, at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 1, !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(self->tree.instance, 1, 1, self->tree.cg,
 				       limiter, "io_uring", 2, 4, 3));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 1));
 
 	/* Again: counted and traced, not logged. */
 	ASSERT_EQ(0, update_buf(&ring, 1, iov, ENOMEM));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 2 * at_cg, 2 * at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 2, 2 * !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(self->instance, 2, 2, self->cg,
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 2 * at_cg, 2 * at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 2, 2 * !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(self->tree.instance, 2, 2, self->tree.cg,
 				       limiter, "io_uring", 2, 4, 3));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
@@ -643,9 +574,9 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
 	ASSERT_EQ(0, unreg_bufs(&ring2, ENXIO));
 	io_uring_queue_exit(&ring2);
-	ASSERT_EQ(0, pins_events_expect(self->cg, 3 * at_cg, 3 * at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 3, 3 * !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(self->instance, 3, 1, self->cg,
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 3 * at_cg, 3 * at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 3, 3 * !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(self->tree.instance, 3, 1, self->tree.cg,
 				       limiter, "io_uring", 1, 4, 4));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
@@ -654,10 +585,10 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, update_buf(&ring, 1, iov, 0));
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4));
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	io_uring_queue_exit(&ring);
 	ASSERT_EQ(0, wait_all(self, 0, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 3, 3 * !at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 3, 3 * !at_cg));
 
 	close(kmsg);
 	pins_buf_free(buf, BUF_PAGES);
@@ -666,13 +597,13 @@ static void refusals(struct __test_metadata *_metadata,
 /* Refusals by the registrant's own pins.max. */
 TEST_F(uring, refusal_at_limit)
 {
-	refusals(_metadata, self, self->cg);
+	refusals(_metadata, self, self->tree.cg);
 }
 
 /* Refusals by the pins.max of the registrant's parent. */
 TEST_F(uring, refusal_at_ancestor)
 {
-	refusals(_metadata, self, self->parent);
+	refusals(_metadata, self, self->tree.parent);
 }
 
 /*
@@ -891,13 +822,13 @@ out_buf:
 /* CAP_IPC_LOCK lifts RLIMIT_MEMLOCK but not pins.max. */
 TEST_F(uring, cap_ipc_lock_not_cgroup)
 {
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
-	ASSERT_EQ(0, pins_set_max(self->cg, 4));
+	ASSERT_EQ(0, pins_set_max(self->tree.cg, 4));
 	ASSERT_EQ(0, run_child(self, child_cap_not_cgroup));
 	ASSERT_EQ(0, wait_all(self, 0, 0, -1));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 1, 1));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 1, 1));
 }
 
 /*
@@ -910,7 +841,8 @@ static int stays_registrant(struct _test_data_uring *self,
 {
 	struct iovec iov = pages_iov(buf, 4, 2);
 
-	if (cg_enter_current(self->sibling) || pins_sock_send(sock, 'B', -1))
+	if (cg_enter_current(self->tree.sibling) ||
+	    pins_sock_send(sock, 'B', -1))
 		return EXIT_FAILURE;
 
 	if (pins_sock_recv(sock, 'r', NULL) || update_buf(ring, 1, &iov, 0) ||
@@ -939,7 +871,7 @@ static int stays_creator(struct _test_data_uring *self, int sock_p, int sock_c)
 	pid_t pid;
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
-	if (!buf || cg_enter_current(self->cg) || ring_init(&ring, 0))
+	if (!buf || cg_enter_current(self->tree.cg) || ring_init(&ring, 0))
 		return EXIT_FAILURE;
 
 	iov = pages_iov(buf, 0, 3);
@@ -954,7 +886,7 @@ static int stays_creator(struct _test_data_uring *self, int sock_p, int sock_c)
 		close(sock_p);
 		pins_child_exit(stays_registrant(self, &ring, buf, sock_c));
 	}
-	self->pid2 = pid;
+	self->tree.pid2 = pid;
 	close(sock_c);
 
 	/* Exit with the ring open: exit closes it. */
@@ -976,10 +908,10 @@ TEST_F(uring, charge_stays_with_buffer)
 	int sk_p[2] = { -1, -1 }, sk_c[2] = { -1, -1 };
 	pid_t pid;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
-	ASSERT_EQ(0, make_sibling(self));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
 	/* The registrant outlives the creator: it is reaped here. */
 	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
@@ -994,27 +926,27 @@ TEST_F(uring, charge_stays_with_buffer)
 		close(sk_c[0]);
 		pins_child_exit(stays_creator(self, sk_p[1], sk_c[1]));
 	}
-	self->pid = pid;
+	self->tree.pid = pid;
 	pins_close_fd(&sk_p[1]);
 	pins_close_fd(&sk_c[1]);
 
 	/* The creator registered 3 pages from the fixture's cgroup. */
 	ASSERT_EQ(0, pins_sock_recv(sk_p[0], 'R', NULL));
-	ASSERT_EQ(0, check_all(self, 3, 0, self->pid, 3, true));
+	ASSERT_EQ(0, check_all(self, 3, 0, self->tree.pid, 3, true));
 
 	/* Its child moved to the sibling: the charge stayed. */
 	ASSERT_EQ(0, pins_sock_recv(sk_c[0], 'B', NULL));
-	ASSERT_EQ(0, check_all(self, 3, 0, self->pid, 3, true));
+	ASSERT_EQ(0, check_all(self, 3, 0, self->tree.pid, 3, true));
 
 	/* The child's buffer: charged to the sibling and the creator's mm. */
 	ASSERT_EQ(0, pins_sock_send(sk_c[0], 'r', -1));
 	ASSERT_EQ(0, pins_sock_recv(sk_c[0], 'U', NULL));
-	ASSERT_EQ(0, check_all(self, 3, 2, self->pid, 5, true));
-	ASSERT_EQ(0, pins_status_expect(self->pid2, "VmPin", 0));
+	ASSERT_EQ(0, check_all(self, 3, 2, self->tree.pid, 5, true));
+	ASSERT_EQ(0, pins_status_expect(self->tree.pid2, "VmPin", 0));
 
 	/* The creator exits: the child's ring keeps both charged. */
 	ASSERT_EQ(0, pins_sock_send(sk_p[0], 'x', -1));
-	ASSERT_EQ(0, pins_reap(&self->pid));
+	ASSERT_EQ(0, pins_reap(&self->tree.pid));
 	ASSERT_EQ(0, expect_all(self, 3, 2, -1));
 	usleep(200000);
 	ASSERT_EQ(0, expect_all(self, 3, 2, -1));
@@ -1022,7 +954,7 @@ TEST_F(uring, charge_stays_with_buffer)
 	/* The child closes the ring: all of it goes back. */
 	ASSERT_EQ(0, pins_sock_send(sk_c[0], 'c', -1));
 	ASSERT_EQ(0, pins_sock_recv(sk_c[0], 'C', NULL));
-	ASSERT_EQ(0, pins_reap(&self->pid2));
+	ASSERT_EQ(0, pins_reap(&self->tree.pid2));
 	ASSERT_EQ(0, wait_all(self, 0, 0, -1));
 
 	pins_close_fd(&sk_p[0]);
@@ -1049,21 +981,21 @@ TEST_F(uring, clone_buffers)
 	struct iovec iov;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, make_sibling(self));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ring_init(&ring, 0));
 	iov = pages_iov(buf, 0, 3);
 	ASSERT_EQ(0, reg_bufs(&ring, &iov, 1, 0));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
 
 	/* Cloned from the sibling: charged to neither again. */
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 	ASSERT_EQ(0, ring_init(&ring2, 0));
 	arg.src_fd = ring.ring_fd;
 	ASSERT_EQ(0, syscall(__NR_io_uring_register, ring2.ring_fd,
@@ -1082,7 +1014,7 @@ TEST_F(uring, clone_buffers)
 	ASSERT_EQ(0, unreg_bufs(&ring2, 0));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0));
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	io_uring_queue_exit(&ring2);
 	ASSERT_EQ(0, wait_all(self, 0, 0, 0));
 	pins_buf_free(buf, BUF_PAGES);
@@ -1101,17 +1033,17 @@ TEST_F(uring, send_zc_charge)
 	struct iovec iov;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, tcp_pair(sk));
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ring_init(&ring, IORING_SETUP_SINGLE_ISSUER |
 				      IORING_SETUP_DEFER_TASKRUN));
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 
 	ASSERT_EQ(0, zc_send(&ring, sk[0], buf, len, -1, len));
 	ASSERT_EQ(0, expect_all(self, zc_pages(len), 0, 0));
@@ -1127,9 +1059,9 @@ TEST_F(uring, send_zc_charge)
 
 	/* A registered buffer is charged once, when it is registered. */
 	iov = pages_iov(buf, 0, 4);
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, reg_bufs(&ring, &iov, 1, 0));
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4));
 	ASSERT_EQ(0, zc_send(&ring, sk[0], buf, len, 0, len));
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4));
@@ -1157,34 +1089,34 @@ TEST_F(uring, send_zc_refused)
 	struct io_uring ring;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, tcp_pair(sk));
-	ASSERT_EQ(0, pins_set_max(self->cg, zc_pages(len) - 1));
+	ASSERT_EQ(0, pins_set_max(self->tree.cg, zc_pages(len) - 1));
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ring_init(&ring, IORING_SETUP_SINGLE_ISSUER |
 				      IORING_SETUP_DEFER_TASKRUN));
 
 	ASSERT_EQ(0, zc_send(&ring, sk[0], buf, len, -1, -ENOMEM));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 1, 1));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 1, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 1, 1));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 1, 0));
 	ASSERT_EQ(0, zc_notif(&ring, 1));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0));
 
 	/* Exactly at the limit is fine. */
-	ASSERT_EQ(0, pins_set_max(self->cg, zc_pages(len)));
+	ASSERT_EQ(0, pins_set_max(self->tree.cg, zc_pages(len)));
 	ASSERT_EQ(0, zc_send(&ring, sk[0], buf, len, -1, len));
 	ASSERT_EQ(0, expect_all(self, zc_pages(len), 0, 0));
 	ASSERT_EQ(0, zc_notif(&ring, 1));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 1, 1));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 1, 1));
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	io_uring_queue_exit(&ring);
 	ASSERT_EQ(0, wait_all(self, 0, 0, 0));
 	pins_close_fd(&sk[0]);

@@ -442,20 +442,9 @@ static int unmap_all(struct ifd *f, long npages)
 	return ioas_unmap(f->fd, f->ioas, 0, UINT64_MAX, npages * page_size);
 }
 
-/*
- * Shared memory (see the teardown): the cgroups' paths, not pointers to
- * them, and no fd and no memory of the test's process, which the tests
- * keep in locals.
- */
+/* The fixture is shared memory: see struct pins_tree. */
 FIXTURE(iommufd) {
-	char root[PATH_MAX];
-	char parent[PATH_MAX];	/* pins enabled for its children */
-	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
-	char sibling[PATH_MAX];	/* another child of parent, if made */
-	char instance[PATH_MAX];	/* a tracefs instance, if made */
-	bool have_pins;		/* the cgroups above exist */
-	long root_base;		/* the root's iommufd pages at setup */
-	pid_t pid;		/* a child of the test, or 0 */
+	struct pins_tree tree;	/* root_base: the root's iommufd pages */
 	__u32 ioas;		/* IOAS ids a child tells the test */
 	__u32 ioas2;
 	__u32 stdev;		/* a mock device id a child tells the test */
@@ -650,48 +639,6 @@ static void close_vfio_fds(void)
 	closedir(d);
 }
 
-/* Undo what the fixture's setup did. */
-static void fixture_undo(struct _test_data_iommufd *self)
-{
-	close_vfio_fds();
-	edu_unbind(self);
-	if (self->have_pins)
-		pins_destroy_pair_at(self->root, self->parent, self->cg,
-				     self->sibling);
-	self->have_pins = false;
-}
-
-/*
- * Set up the cgroups, if the pins controller is there. Returns 0 or -1,
- * with nothing made.
- */
-static int setup_cgroups(struct __test_metadata *_metadata,
-			 struct _test_data_iommufd *self)
-{
-	char name[NAME_MAX];
-	int ret;
-
-	/* Without the controller only the tests of the modes run. */
-	ret = pins_setup_root(self->root, sizeof(self->root));
-	if (ret == KSFT_SKIP)
-		return 0;
-	if (ret != KSFT_PASS)
-		return -1;
-
-	snprintf(name, sizeof(name), "pins_iommufd_%s", _metadata->name);
-	if (pins_create_pair_at(self->root, name, self->parent, self->cg))
-		return -1;
-
-	self->have_pins = true;
-	self->root_base = pins_stat_pages(self->root, "iommufd");
-	if (self->root_base < 0) {
-		fixture_undo(self);
-		return -1;
-	}
-
-	return 0;
-}
-
 FIXTURE_SETUP(iommufd)
 {
 	const char *why;
@@ -727,45 +674,31 @@ FIXTURE_SETUP(iommufd)
 		       "the edu device through its vfio cdev" :
 		       "iommufd's test mock");
 
-	ret = setup_cgroups(_metadata, self);
-	if (ret)
+	/*
+	 * Without the controller only the tests of the modes run. Teardown
+	 * only follows a complete setup: undo a partial one here.
+	 */
+	ret = pins_tree_setup(&self->tree, "iommufd", _metadata->name,
+			      "iommufd");
+	if (ret == KSFT_FAIL)
 		edu_unbind(self);
-	ASSERT_EQ(0, ret);
+	ASSERT_NE(KSFT_FAIL, ret);
 }
 
 /*
- * Kill the test's child if it is still there, remove the tracefs instance
- * and the cgroups, and give the edu device back.
- *
- * It is a FIXTURE_TEARDOWN_PARENT(): with this kselftest_harness.h, a
- * FIXTURE_TEARDOWN() is skipped after a failed ASSERT_*() when the
- * compiler keeps the harness's pid of the test process in a register,
- * which longjmp() resets, and it is at -O2. Teardown then runs once, in
- * the test's process after a failed assertion or in its parent after the
- * test's process has exited, so it uses nothing of the test's process
- * but its vfio device fds, which it closes before giving the device back:
- * its other fds (iommufds) close and its memory goes when it exits, and
- * the mappings' charges go back when the last holder of an iommufd
- * closes it. The fixture is then shared memory, shared with the children
- * the test forks too: a child's pid goes there only after the fork, from
- * the parent. The test's process keeps root's uid, so teardown runs as
- * root.
+ * Kill the test's child if it is still there, remove the tracefs instance,
+ * give the edu device back and remove the cgroups. See struct pins_tree
+ * for why it is a FIXTURE_TEARDOWN_PARENT(): it uses nothing of the test's
+ * process but its vfio device fds, which it closes before giving the
+ * device back; the mappings' charges go back when the last holder of an
+ * iommufd closes it.
  */
 FIXTURE_TEARDOWN_PARENT(iommufd)
 {
-	pins_kill(&self->pid);
-	if (*self->instance)
-		rmdir(self->instance);
-	fixture_undo(self);
-}
-
-/* Create a second child of the fixture's parent cgroup, "b". */
-static int make_sibling(struct _test_data_iommufd *self)
-{
-	if (pins_path_of(self->sibling, self->parent, "b"))
-		return -1;
-
-	return pins_create(self->sibling, false);
+	pins_tree_stop(&self->tree);
+	close_vfio_fds();
+	edu_unbind(self);
+	pins_tree_teardown(&self->tree);
 }
 
 /*
@@ -779,33 +712,12 @@ static int make_sibling(struct _test_data_iommufd *self)
 static int check_all(struct _test_data_iommufd *self, long cg, long sib,
 		     pid_t pid, long vmpin, long vmlck, bool verbose)
 {
-	long root;
-
 	if (vmpin >= 0 && pins_status_check(pid, "VmPin", vmpin, verbose))
 		return -1;
 	if (vmlck >= 0 && pins_status_check(pid, "VmLck", vmlck, verbose))
 		return -1;
 
-	if (!self->have_pins)
-		return 0;
-
-	if (pins_cg_check(self->cg, "iommufd", cg, verbose) ||
-	    pins_cg_check(self->parent, "iommufd", cg + sib, verbose))
-		return -1;
-	if (*self->sibling &&
-	    pins_cg_check(self->sibling, "iommufd", sib, verbose))
-		return -1;
-
-	root = pins_stat_pages(self->root, "iommufd");
-	if (root != self->root_base + cg + sib) {
-		if (verbose)
-			ksft_print_msg("iommufd of %s/pins.stat: got %ld pages, expected %ld\n",
-				       self->root, root,
-				       self->root_base + cg + sib);
-		return -1;
-	}
-
-	return 0;
+	return pins_tree_check(&self->tree, "iommufd", cg, sib, verbose);
 }
 
 /* check_all() for this process, telling what differs. */
@@ -824,13 +736,13 @@ static int run_child(struct _test_data_iommufd *self,
 			       const void *arg),
 		     const void *arg)
 {
-	pid_t pid = pins_fork(self->have_pins ? self->cg : NULL);
+	pid_t pid = pins_fork(self->tree.have_pins ? self->tree.cg : NULL);
 
 	if (pid == 0)
 		pins_child_exit(fn(self, arg));
-	self->pid = pid;
+	self->tree.pid = pid;
 
-	return pid < 0 ? -1 : pins_reap(&self->pid);
+	return pid < 0 ? -1 : pins_reap(&self->tree.pid);
 }
 
 /*
@@ -844,13 +756,13 @@ TEST_F(iommufd, map_unmap)
 	struct ifd f;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ifd_open(&f, -1, true));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));
 
@@ -904,19 +816,19 @@ TEST_F(iommufd, pin_at_attach)
 	struct ifd f;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, make_sibling(self));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ifd_open(&f, -1, false));
 	ASSERT_EQ(0, map_pages(&f, buf, 0, 2, 0));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));
 
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 	ASSERT_EQ(0, dev_attach(&f, f.ioas, 0));
 	ASSERT_EQ(0, expect_all(self, 2, 0, 2, 0));
 
@@ -929,7 +841,7 @@ TEST_F(iommufd, pin_at_attach)
 	ASSERT_EQ(0, unmap_all(&f, 2));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	ifd_close(&f);
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));
 	pins_buf_free(buf, BUF_PAGES);
@@ -1083,17 +995,17 @@ static void modes(struct __test_metadata *_metadata,
 	part.part = mode_rlimit;
 	ASSERT_EQ(0, run_child(self, child_mode, &part));
 	ASSERT_EQ(0, expect_all(self, 0, 0, -1, -1));
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		return;
-	ASSERT_EQ(0, pins_events_expect(self->cg, events, events));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, events, events));
 
-	ASSERT_EQ(0, pins_set_max(self->cg, 2));
+	ASSERT_EQ(0, pins_set_max(self->tree.cg, 2));
 	part.part = mode_cgroup;
 	ASSERT_EQ(0, run_child(self, child_mode, &part));
 	ASSERT_EQ(0, expect_all(self, 0, 0, -1, -1));
-	ASSERT_EQ(0, pins_events_expect(self->cg, events + 2, events + 2));
-	ASSERT_EQ(0, pins_events_expect(self->parent, events + 2, 0));
-	ASSERT_EQ(0, pins_set_max(self->cg, PINS_MAX));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, events + 2, events + 2));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, events + 2, 0));
+	ASSERT_EQ(0, pins_set_max(self->tree.cg, PINS_MAX));
 }
 
 /*
@@ -1149,24 +1061,25 @@ TEST_F(iommufd, mode_none)
 static void refusals(struct __test_metadata *_metadata,
 		     struct _test_data_iommufd *self, const char *limiter)
 {
-	bool at_cg = limiter == self->cg;
+	bool at_cg = limiter == self->tree.cg;
 	char text[PATH_MAX + 64];
 	struct ifd f;
 	int kmsg, ret;
 	__u32 ioas2;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
-	ret = pins_trace_start(self->instance, "pins_iommufd");
+	ret = pins_trace_start(self->tree.instance, "pins_iommufd");
 	if (ret > 0)
 		SKIP(return, "tracefs isn't mounted");
 	ASSERT_EQ(0, ret);
 
 	kmsg = pins_kmsg_open();
 	ASSERT_LE(0, kmsg);
-	pins_refusal_text(text, sizeof(text), "iommufd", self->root, limiter);
+	pins_refusal_text(text, sizeof(text), "iommufd", self->tree.root,
+			  limiter);
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
@@ -1174,29 +1087,29 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, pins_set_max(limiter, 4));
 	ASSERT_EQ(0, pins_set_memlock(64));
 	ASSERT_EQ(0, pins_set_cap_ipc_lock(false));
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ifd_open(&f, MODE_MM, true));
 
 	ASSERT_EQ(0, map_pages(&f, buf, 0, 3, 0));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 0, 0));
 
 	/* Two more pages would make five. */
 	ASSERT_EQ(0, map_pages(&f, buf, 3, 2, ENOMEM));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, at_cg, at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 1, !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(self->instance, 1, 1, self->cg,
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, at_cg, at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 1, !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(self->tree.instance, 1, 1, self->tree.cg,
 				       limiter, "iommufd", 2, 4, 3));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 1));
 
 	/* Again: counted and traced, not logged. */
 	ASSERT_EQ(0, map_pages(&f, buf, 3, 2, ENOMEM));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 2 * at_cg, 2 * at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 2, 2 * !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(self->instance, 2, 2, self->cg,
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 2 * at_cg, 2 * at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 2, 2 * !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(self->tree.instance, 2, 2, self->tree.cg,
 				       limiter, "iommufd", 2, 4, 3));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
@@ -1215,9 +1128,9 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4, 4));
 	ASSERT_EQ(0, dev_attach(&f, ioas2, ENOMEM));
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4, 4));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 3 * at_cg, 3 * at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 3, 3 * !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(self->instance, 3, 1, self->cg,
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 3 * at_cg, 3 * at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 3, 3 * !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(self->tree.instance, 3, 1, self->tree.cg,
 				       limiter, "iommufd", 1, 4, 4));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
@@ -1232,10 +1145,10 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, dev_attach(&f, f.ioas, 0));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3, 3));
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	ifd_close(&f);
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 3, 3 * !at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 3, 3 * !at_cg));
 
 	close(kmsg);
 	pins_buf_free(buf, BUF_PAGES);
@@ -1244,13 +1157,13 @@ static void refusals(struct __test_metadata *_metadata,
 /* Refusals by the mapper's own pins.max. */
 TEST_F(iommufd, refusal_at_limit)
 {
-	refusals(_metadata, self, self->cg);
+	refusals(_metadata, self, self->tree.cg);
 }
 
 /* Refusals by the pins.max of the mapper's parent. */
 TEST_F(iommufd, refusal_at_ancestor)
 {
-	refusals(_metadata, self, self->parent);
+	refusals(_metadata, self, self->tree.parent);
 }
 
 /*
@@ -1264,36 +1177,36 @@ TEST_F(iommufd, migrate)
 	struct ifd f;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, make_sibling(self));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ifd_open(&f, -1, true));
 	ASSERT_EQ(0, map_pages(&f, buf, 0, 3, 0));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3, 0));
 
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3, 0));
 	ASSERT_EQ(0, map_pages(&f, buf, 4, 2, 0));
 	ASSERT_EQ(0, expect_all(self, 3, 2, 5, 0));
 
 	ASSERT_EQ(0, unmap_pages(&f, 0, 3));
 	ASSERT_EQ(0, expect_all(self, 0, 2, 2, 0));
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, unmap_pages(&f, 4, 2));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));
 
 	/* The sibling is removed while charged. */
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 	ASSERT_EQ(0, map_pages(&f, buf, 0, 3, 0));
 	ASSERT_EQ(0, expect_all(self, 0, 3, 3, 0));
-	ASSERT_EQ(0, cg_enter_current(self->root));
-	ASSERT_EQ(0, rmdir(self->sibling));
-	*self->sibling = '\0';
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
+	ASSERT_EQ(0, rmdir(self->tree.sibling));
+	*self->tree.sibling = '\0';
 	ASSERT_EQ(0, expect_all(self, 0, 3, 3, 0));
 	ASSERT_EQ(0, unmap_pages(&f, 0, 3));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));
@@ -1314,7 +1227,8 @@ static int passing_mapper(struct _test_data_iommufd *self, int sock)
 	char *buf;
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
-	if (!buf || cg_enter_current(self->cg) || ifd_open(&f, MODE_MM, true))
+	if (!buf || cg_enter_current(self->tree.cg) ||
+	    ifd_open(&f, MODE_MM, true))
 		return EXIT_FAILURE;
 	if (pins_drop_privileges(BUF_PAGES))
 		return EXIT_FAILURE;
@@ -1352,34 +1266,34 @@ TEST_F(iommufd, fd_passing)
 	char *buf;
 	pid_t pid;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, make_sibling(self));
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 
 	pid = pins_fork_peer(NULL, &sock);
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		pins_child_exit(passing_mapper(self, sock));
-	self->pid = pid;
+	self->tree.pid = pid;
 
 	ASSERT_EQ(0, pins_sock_recv(sock, 'M', &f.fd));
 	if (use_vfio)
 		ASSERT_EQ(0, pins_sock_recv(sock, 'D', &f.devfd));
 	f.ioas = self->ioas;
 	f.stdev = self->stdev;
-	ASSERT_EQ(0, check_all(self, 5, 0, self->pid, 5, 5, true));
+	ASSERT_EQ(0, check_all(self, 5, 0, self->tree.pid, 5, 5, true));
 
 	/* Unmapped from the sibling: back to the mapper's cgroup and mm. */
 	ASSERT_EQ(0, unmap_pages(&f, 0, 3));
-	ASSERT_EQ(0, check_all(self, 2, 0, self->pid, 2, 2, true));
+	ASSERT_EQ(0, check_all(self, 2, 0, self->tree.pid, 2, 2, true));
 
 	/* The sibling's own mapping, charged to it and to this process. */
 	ASSERT_EQ(0, map_pages(&f, buf, 8, 1, 0));
-	ASSERT_EQ(0, check_all(self, 2, 1, self->pid, 2, 2, true));
+	ASSERT_EQ(0, check_all(self, 2, 1, self->tree.pid, 2, 2, true));
 	ASSERT_EQ(0, expect_all(self, 2, 1, 1, 0));
 
 	/*
@@ -1387,17 +1301,17 @@ TEST_F(iommufd, fd_passing)
 	 * pinned from here, and the pages of the first IOAS are unpinned.
 	 */
 	ASSERT_EQ(0, dev_attach(&f, self->ioas2, 0));
-	ASSERT_EQ(0, check_all(self, 1, 0, self->pid, 1, 1, true));
+	ASSERT_EQ(0, check_all(self, 1, 0, self->tree.pid, 1, 1, true));
 	ASSERT_EQ(0, expect_all(self, 1, 0, 0, 0));
 
 	/* And back. */
 	ASSERT_EQ(0, dev_attach(&f, f.ioas, 0));
-	ASSERT_EQ(0, check_all(self, 2, 1, self->pid, 2, 2, true));
+	ASSERT_EQ(0, check_all(self, 2, 1, self->tree.pid, 2, 2, true));
 	ASSERT_EQ(0, expect_all(self, 2, 1, 1, 0));
 
 	/* The mapper exits: its mapping stays charged to its cgroup. */
 	ASSERT_EQ(0, pins_sock_send(sock, 'x', -1));
-	ASSERT_EQ(0, pins_reap(&self->pid));
+	ASSERT_EQ(0, pins_reap(&self->tree.pid));
 	ASSERT_EQ(0, expect_all(self, 2, 1, 1, 0));
 
 	ASSERT_EQ(0, unmap_pages(&f, 4, 2));
@@ -1423,20 +1337,20 @@ TEST_F(iommufd, ioas_copy)
 	struct ifd f;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, make_sibling(self));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ifd_open(&f, -1, true));
 	ASSERT_EQ(0, map_pages(&f, buf, 0, 3, 0));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3, 0));
 
 	/* Copied from the sibling into an IOAS without a domain. */
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 	ASSERT_EQ(0, ioas_alloc(f.fd, &ioas2));
 	ASSERT_EQ(0, ioas_copy(f.fd, ioas2, iova_of(8), f.ioas, iova_of(0),
 			       3 * page_size));
@@ -1458,10 +1372,10 @@ TEST_F(iommufd, ioas_copy)
 	 * into the IOAS with the domain: pinned then, for the mapper's
 	 * cgroup.
 	 */
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, map_pages(&f, buf, 0, 2, 0));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 	ASSERT_EQ(0, ioas_copy(f.fd, ioas2, iova_of(8), f.ioas, iova_of(0),
 			       2 * page_size));
 	ASSERT_EQ(0, expect_all(self, 2, 0, 2, 0));
@@ -1481,7 +1395,7 @@ TEST_F(iommufd, ioas_copy)
 		ASSERT_EQ(0, expect_all(self, 2, 0, 2, 0));
 	}
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	ifd_close(&f);
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));
 	pins_buf_free(buf, BUF_PAGES);
@@ -1517,20 +1431,20 @@ TEST_F(iommufd, close_and_exit)
 	struct ifd f;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, ifd_open(&f, -1, true));
 	ASSERT_EQ(0, map_pages(&f, buf, 0, 3, 0));
 	ASSERT_EQ(0, map_pages(&f, buf, 4, 2, 0));
 	ASSERT_EQ(0, expect_all(self, 5, 0, 5, 0));
 	ifd_close(&f);
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 
 	ASSERT_EQ(0, run_child(self, child_map_exit, &three));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0, 0));

@@ -804,27 +804,14 @@ static int dereg(struct ibv_mr **mr)
 	return 0;
 }
 
-/*
- * Shared memory (see the teardown): the cgroups' paths, not pointers to
- * them, and no fd and no memory of the test's process, which the tests
- * keep in locals.
- */
+/* The fixture is shared memory: see struct pins_tree. */
 FIXTURE(rdma) {
-	char root[PATH_MAX];
-	char parent[PATH_MAX];	/* pins enabled for its children */
-	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
-	char sibling[PATH_MAX];	/* another child of parent, if made */
-	char instance[PATH_MAX];	/* a tracefs instance, if made */
-	bool have_pins;		/* the cgroups above exist */
-	long root_base;		/* the root's rdma pages at setup */
-	pid_t pid;		/* a child of the test, or 0 */
-	pid_t pid2;		/* another child of the test, or 0 */
+	struct pins_tree tree;	/* root_base: the root's rdma pages */
 };
 
 FIXTURE_SETUP(rdma)
 {
-	char name[NAME_MAX];
-	int i, ret;
+	int ret;
 
 	pins_util_init();
 
@@ -834,57 +821,25 @@ FIXTURE_SETUP(rdma)
 		SKIP(return, "no RDMA device: %s; %s", siw_dev.why,
 		     rxe_dev.why);
 
-	/* Without the controller only the rlimit tests run. */
-	ret = pins_setup_root(self->root, sizeof(self->root));
+	/*
+	 * Without the controller only the rlimit tests run. The processes
+	 * of a test that failed may still be going: setup waits for them.
+	 */
+	ret = pins_tree_setup(&self->tree, "rdma", _metadata->name, "rdma");
 	if (ret == KSFT_SKIP)
 		return;
 	ASSERT_EQ(KSFT_PASS, ret);
-
-	/* Teardown only follows a complete setup: undo a partial one here. */
-	snprintf(name, sizeof(name), "pins_rdma_%s", _metadata->name);
-	ASSERT_EQ(0, pins_create_pair_at(self->root, name, self->parent,
-					 self->cg));
-
-	self->have_pins = true;
-	/* The processes of a test that failed may still be going. */
-	for (i = 0; i < 200 && pins_stat_pages(self->root, "rdma") > 0; i++)
-		usleep(10000);
-	self->root_base = pins_stat_pages(self->root, "rdma");
-	ASSERT_LE(0, self->root_base);
 }
 
 /*
  * Kill the test's children if they are still there, remove the tracefs
- * instance and the cgroups.
- *
- * It is a FIXTURE_TEARDOWN_PARENT(): with this kselftest_harness.h, a
- * FIXTURE_TEARDOWN() is skipped after a failed ASSERT_*() at -O2, as
- * longjmp() resets the harness's pid of the test process kept in a
- * register. Teardown then runs once, in the test's process after a
- * failed assertion or in its parent after the test's process has exited,
- * so it uses nothing of the test's process: its verbs contexts close, and
- * give their MRs' charges back, when it exits. The fixture is shared
- * memory, shared with the test's children too: a child's pid goes there
- * only after the fork, from the parent. Teardown runs as root.
+ * instance and the cgroups. See struct pins_tree for why it is a
+ * FIXTURE_TEARDOWN_PARENT(): the test's verbs contexts close, and give
+ * their MRs' charges back, when its process exits.
  */
 FIXTURE_TEARDOWN_PARENT(rdma)
 {
-	pins_kill(&self->pid2);
-	pins_kill(&self->pid);
-	if (*self->instance)
-		rmdir(self->instance);
-	if (self->have_pins)
-		pins_destroy_pair_at(self->root, self->parent, self->cg,
-				     self->sibling);
-}
-
-/* Create a second child of the fixture's parent cgroup, "b". */
-static int make_sibling(struct _test_data_rdma *self)
-{
-	if (pins_path_of(self->sibling, self->parent, "b"))
-		return -1;
-
-	return pins_create(self->sibling, false);
+	pins_tree_teardown(&self->tree);
 }
 
 /*
@@ -898,33 +853,12 @@ static int make_sibling(struct _test_data_rdma *self)
 static int check_all(struct _test_data_rdma *self, long cg, long sib,
 		     pid_t pid, long vmpin, bool verbose)
 {
-	long root;
-
 	if (vmpin >= 0 &&
 	    (pins_status_check(pid, "VmPin", vmpin, verbose) ||
 	     pins_status_check(pid, "VmLck", 0, verbose)))
 		return -1;
 
-	if (!self->have_pins)
-		return 0;
-
-	if (pins_cg_check(self->cg, "rdma", cg, verbose) ||
-	    pins_cg_check(self->parent, "rdma", cg + sib, verbose))
-		return -1;
-	if (*self->sibling &&
-	    pins_cg_check(self->sibling, "rdma", sib, verbose))
-		return -1;
-
-	root = pins_stat_pages(self->root, "rdma");
-	if (root != self->root_base + cg + sib) {
-		if (verbose)
-			ksft_print_msg("rdma of %s/pins.stat: got %ld pages, expected %ld\n",
-				       self->root, root,
-				       self->root_base + cg + sib);
-		return -1;
-	}
-
-	return 0;
+	return pins_tree_check(&self->tree, "rdma", cg, sib, verbose);
 }
 
 /* check_all() for this process, telling what differs. */
@@ -941,13 +875,11 @@ static int expect_all(struct _test_data_rdma *self, long cg, long sib,
 static int wait_all(struct _test_data_rdma *self, long cg, long sib,
 		    long vmpin)
 {
-	int i;
+	int tries = 0;
 
-	for (i = 0; i < 200; i++) {
+	while (pins_retry(&tries))
 		if (!check_all(self, cg, sib, 0, vmpin, false))
 			return 0;
-		usleep(10000);
-	}
 
 	return expect_all(self, cg, sib, vmpin);
 }
@@ -959,13 +891,13 @@ static int wait_all(struct _test_data_rdma *self, long cg, long sib,
 static int run_child(struct _test_data_rdma *self,
 		     int (*fn)(struct _test_data_rdma *self))
 {
-	pid_t pid = pins_fork(self->have_pins ? self->cg : NULL);
+	pid_t pid = pins_fork(self->tree.have_pins ? self->tree.cg : NULL);
 
 	if (pid == 0)
 		pins_child_exit(fn(self));
-	self->pid = pid;
+	self->tree.pid = pid;
 
-	return pid < 0 ? -1 : pins_reap(&self->pid);
+	return pid < 0 ? -1 : pins_reap(&self->tree.pid);
 }
 
 /*
@@ -981,7 +913,7 @@ static void exact_charge(struct __test_metadata *_metadata,
 	struct verbs v;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 	if (dev->why)
 		SKIP(return, "%s", dev->why);
@@ -989,7 +921,7 @@ static void exact_charge(struct __test_metadata *_metadata,
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, verbs_open(&v, dev));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0));
 
@@ -1046,54 +978,54 @@ TEST_F(rdma, reg_dereg_rxe)
 static void refusals(struct __test_metadata *_metadata,
 		     struct _test_data_rdma *self, const char *limiter)
 {
-	bool at_cg = limiter == self->cg;
+	bool at_cg = limiter == self->tree.cg;
 	char text[PATH_MAX + 64];
 	struct ibv_mr *mr[2];
 	struct verbs v;
 	int kmsg, ret;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 	if (siw_dev.why)
 		SKIP(return, "%s", siw_dev.why);
 
-	ret = pins_trace_start(self->instance, "pins_rdma");
+	ret = pins_trace_start(self->tree.instance, "pins_rdma");
 	if (ret > 0)
 		SKIP(return, "tracefs isn't mounted");
 	ASSERT_EQ(0, ret);
 
 	kmsg = pins_kmsg_open();
 	ASSERT_LE(0, kmsg);
-	pins_refusal_text(text, sizeof(text), "rdma", self->root, limiter);
+	pins_refusal_text(text, sizeof(text), "rdma", self->tree.root, limiter);
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 
 	ASSERT_EQ(0, pins_set_max(limiter, 4));
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, verbs_open(&v, &siw_dev));
 
 	ASSERT_EQ(0, reg_pages(&v, buf, 0, 3, 0, &mr[0]));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 0, 0));
 
 	/* Two more pages would make five. */
 	ASSERT_EQ(0, reg_pages(&v, buf, 3, 2, ENOMEM, NULL));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, at_cg, at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 1, !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(self->instance, 1, 1, self->cg,
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, at_cg, at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 1, !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(self->tree.instance, 1, 1, self->tree.cg,
 				       limiter, "rdma", 2, 4, 3));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 1));
 
 	/* Again: counted and traced, not logged. */
 	ASSERT_EQ(0, reg_pages(&v, buf, 3, 2, ENOMEM, NULL));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 2 * at_cg, 2 * at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 2, 2 * !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(self->instance, 2, 2, self->cg,
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 2 * at_cg, 2 * at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 2, 2 * !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(self->tree.instance, 2, 2, self->tree.cg,
 				       limiter, "rdma", 2, 4, 3));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
@@ -1101,9 +1033,9 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, reg(&v, pins_page_at(buf, 5) + 1, page_size, ENOMEM,
 			 NULL));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 3 * at_cg, 3 * at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 3, 3 * !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(self->instance, 3, 3, self->cg,
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 3 * at_cg, 3 * at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 3, 3 * !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(self->tree.instance, 3, 3, self->tree.cg,
 				       limiter, "rdma", 2, 4, 3));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
@@ -1116,8 +1048,8 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, dereg(&mr[1]));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0));
 	ASSERT_EQ(0, verbs_close(&v));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 3, 3 * !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(self->instance, 3, 3, self->cg,
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 3, 3 * !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(self->tree.instance, 3, 3, self->tree.cg,
 				       limiter, "rdma", 2, 4, 3));
 
 	close(kmsg);
@@ -1127,13 +1059,13 @@ static void refusals(struct __test_metadata *_metadata,
 /* Refusals by the registrant's own pins.max. */
 TEST_F(rdma, refusal_at_limit)
 {
-	refusals(_metadata, self, self->cg);
+	refusals(_metadata, self, self->tree.cg);
 }
 
 /* Refusals by the pins.max of the registrant's parent. */
 TEST_F(rdma, refusal_at_ancestor)
 {
-	refusals(_metadata, self, self->parent);
+	refusals(_metadata, self, self->tree.parent);
 }
 
 /*
@@ -1205,8 +1137,8 @@ TEST_F(rdma, rlimit_as_vanilla)
 
 	ASSERT_EQ(0, run_child(self, child_rlimit));
 	ASSERT_EQ(0, wait_all(self, 0, 0, -1));
-	if (self->have_pins)
-		ASSERT_EQ(0, pins_events_expect(self->cg, 0, 0));
+	if (self->tree.have_pins)
+		ASSERT_EQ(0, pins_events_expect(self->tree.cg, 0, 0));
 }
 
 /*
@@ -1251,8 +1183,8 @@ TEST_F(rdma, rlimit_zero)
 
 	ASSERT_EQ(0, run_child(self, child_rlimit_zero));
 	ASSERT_EQ(0, wait_all(self, 0, 0, -1));
-	if (self->have_pins)
-		ASSERT_EQ(0, pins_events_expect(self->cg, 0, 0));
+	if (self->tree.have_pins)
+		ASSERT_EQ(0, pins_events_expect(self->tree.cg, 0, 0));
 }
 
 /*
@@ -1346,15 +1278,15 @@ out_buf:
 /* CAP_IPC_LOCK lifts RLIMIT_MEMLOCK but not pins.max. */
 TEST_F(rdma, cap_ipc_lock_not_cgroup)
 {
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 	if (siw_dev.why)
 		SKIP(return, "%s", siw_dev.why);
 
-	ASSERT_EQ(0, pins_set_max(self->cg, 4));
+	ASSERT_EQ(0, pins_set_max(self->tree.cg, 4));
 	ASSERT_EQ(0, run_child(self, child_cap_not_cgroup));
 	ASSERT_EQ(0, wait_all(self, 0, 0, -1));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 1, 1));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 1, 1));
 }
 
 /*
@@ -1369,21 +1301,21 @@ TEST_F(rdma, charge_stays_after_move)
 	struct verbs v;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 	if (siw_dev.why)
 		SKIP(return, "%s", siw_dev.why);
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, make_sibling(self));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, verbs_open(&v, &siw_dev));
 	ASSERT_EQ(0, reg_pages(&v, buf, 0, 3, 0, &mr[0]));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
 
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
 
 	ASSERT_EQ(0, reg_pages(&v, buf, 3, 2, 0, &mr[1]));
@@ -1393,12 +1325,12 @@ TEST_F(rdma, charge_stays_after_move)
 	ASSERT_EQ(0, expect_all(self, 0, 2, 2));
 
 	/* Back in the first cgroup, the second MR's charge stays put. */
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, reg_pages(&v, buf, 5, 1, 0, &mr[0]));
 	ASSERT_EQ(0, expect_all(self, 1, 2, 3));
 
 	/* Closing the device deregisters both, each where it was charged. */
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	ASSERT_EQ(0, verbs_close(&v));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0));
 	pins_buf_free(buf, BUF_PAGES);
@@ -1436,27 +1368,27 @@ TEST_F(rdma, fd_passing)
 	int sock = -1, fd = -1;
 	pid_t pid;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 	if (siw_dev.why)
 		SKIP(return, "%s", siw_dev.why);
 
-	ASSERT_EQ(0, make_sibling(self));
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 
-	pid = pins_fork_peer(self->cg, &sock);
+	pid = pins_fork_peer(self->tree.cg, &sock);
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		pins_child_exit(child_pass_fd(sock));
-	self->pid = pid;
+	self->tree.pid = pid;
 
 	ASSERT_EQ(0, pins_sock_recv(sock, 'R', &fd));
-	ASSERT_EQ(0, check_all(self, 3, 0, self->pid, 3, true));
+	ASSERT_EQ(0, check_all(self, 3, 0, self->tree.pid, 3, true));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 0));
 
 	/* The registrant exits: the receiver's file keeps the MR. */
 	ASSERT_EQ(0, pins_sock_send(sock, 'x', -1));
-	ASSERT_EQ(0, pins_reap(&self->pid));
+	ASSERT_EQ(0, pins_reap(&self->tree.pid));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 0));
 	usleep(200000);
 	ASSERT_EQ(0, expect_all(self, 3, 0, 0));
@@ -1493,22 +1425,22 @@ TEST_F(rdma, exit_without_dereg)
 	int sock = -1;
 	pid_t pid;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 	if (siw_dev.why)
 		SKIP(return, "%s", siw_dev.why);
 
-	pid = pins_fork_peer(self->cg, &sock);
+	pid = pins_fork_peer(self->tree.cg, &sock);
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		pins_child_exit(child_exit(sock));
-	self->pid = pid;
+	self->tree.pid = pid;
 
 	ASSERT_EQ(0, pins_sock_recv(sock, 'R', NULL));
-	ASSERT_EQ(0, check_all(self, 5, 0, self->pid, 5, true));
+	ASSERT_EQ(0, check_all(self, 5, 0, self->tree.pid, 5, true));
 
 	ASSERT_EQ(0, pins_sock_send(sock, 'x', -1));
-	ASSERT_EQ(0, pins_reap(&self->pid));
+	ASSERT_EQ(0, pins_reap(&self->tree.pid));
 	ASSERT_EQ(0, wait_all(self, 0, 0, 0));
 	pins_close_fd(&sock);
 }
@@ -1680,30 +1612,30 @@ static int pingpong(struct _test_data_rdma *self, const char *cgroup,
 	snprintf(size, sizeof(size), "%ld", PP_PAGES * page_size);
 	pp_args(argv, size, NULL);
 
-	self->pid = spawn(cgroup, argv, &out[0]);
-	if (self->pid < 0) {
-		self->pid = 0;
+	self->tree.pid = spawn(cgroup, argv, &out[0]);
+	if (self->tree.pid < 0) {
+		self->tree.pid = 0;
 		return -1;
 	}
 	for (i = 0; i < PP_TIMEOUT * 50 && !tcp_listening(atoi(PP_PORT)); i++) {
 		info.si_pid = 0;
-		if (waitid(P_PID, self->pid, &info,
+		if (waitid(P_PID, self->tree.pid, &info,
 			   WEXITED | WNOHANG | WNOWAIT) || info.si_pid)
 			break;
 		usleep(20000);
 	}
 
 	pp_args(argv, size, rxe_dev.addr);
-	self->pid2 = spawn(cgroup, argv, &out[1]);
-	if (self->pid2 < 0) {
-		self->pid2 = 0;
-		pins_kill(&self->pid);
+	self->tree.pid2 = spawn(cgroup, argv, &out[1]);
+	if (self->tree.pid2 < 0) {
+		self->tree.pid2 = 0;
+		pins_kill(&self->tree.pid);
 		pins_close_fd(&out[0]);
 		return -1;
 	}
 
-	status[1] = wait_exit(&self->pid2, PP_TIMEOUT);
-	status[0] = wait_exit(&self->pid, PP_TIMEOUT);
+	status[1] = wait_exit(&self->tree.pid2, PP_TIMEOUT);
+	status[0] = wait_exit(&self->tree.pid, PP_TIMEOUT);
 	refused[0] = show_output(&out[0], "server", refusal);
 	refused[1] = show_output(&out[1], "client", refusal);
 
@@ -1723,7 +1655,7 @@ TEST_F_TIMEOUT(rdma, rc_pingpong, 90)
 	int kmsg, ret, status[2];
 	bool refused[2];
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 	if (rxe_dev.why)
 		SKIP(return, "%s", rxe_dev.why);
@@ -1732,7 +1664,7 @@ TEST_F_TIMEOUT(rdma, rc_pingpong, 90)
 	if (access(PINGPONG, X_OK))
 		SKIP(return, "no %s", PINGPONG);
 
-	ret = pins_trace_start(self->instance, "pins_rdma");
+	ret = pins_trace_start(self->tree.instance, "pins_rdma");
 	if (ret > 0)
 		SKIP(return, "tracefs isn't mounted");
 	ASSERT_EQ(0, ret);
@@ -1740,36 +1672,36 @@ TEST_F_TIMEOUT(rdma, rc_pingpong, 90)
 	ASSERT_LE(0, kmsg);
 
 	/* Room for both ends' MRs, exactly. */
-	ASSERT_EQ(0, pins_set_max(self->cg, 2 * PP_PAGES));
-	ASSERT_EQ(0, pingpong(self, self->cg, status, refused));
+	ASSERT_EQ(0, pins_set_max(self->tree.cg, 2 * PP_PAGES));
+	ASSERT_EQ(0, pingpong(self, self->tree.cg, status, refused));
 	ASSERT_EQ(0, status[0]);
 	ASSERT_EQ(0, status[1]);
-	ASSERT_EQ(0, pins_expect(self->cg, "pins.peak", 2 * PP_PAGES));
-	ASSERT_EQ(0, pins_expect(self->parent, "pins.peak", 2 * PP_PAGES));
+	ASSERT_EQ(0, pins_expect(self->tree.cg, "pins.peak", 2 * PP_PAGES));
+	ASSERT_EQ(0, pins_expect(self->tree.parent, "pins.peak", 2 * PP_PAGES));
 	ASSERT_EQ(0, wait_all(self, 0, 0, -1));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 0, 0));
 
 	/* Room for one page: neither end's MR fits. */
-	ASSERT_EQ(0, make_sibling(self));
-	ASSERT_EQ(0, pins_set_max(self->sibling, 1));
-	ASSERT_EQ(0, pingpong(self, self->sibling, status, refused));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
+	ASSERT_EQ(0, pins_set_max(self->tree.sibling, 1));
+	ASSERT_EQ(0, pingpong(self, self->tree.sibling, status, refused));
 	ASSERT_EQ(1, status[0]);
 	ASSERT_EQ(1, status[1]);
 	ASSERT_TRUE(refused[0]);
 	ASSERT_TRUE(refused[1]);
 	ASSERT_EQ(0, wait_all(self, 0, 0, -1));
-	ASSERT_EQ(0, pins_expect(self->sibling, "pins.peak", 0));
-	ASSERT_EQ(0, pins_events_expect(self->sibling, 2, 2));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 2, 0));
+	ASSERT_EQ(0, pins_expect(self->tree.sibling, "pins.peak", 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.sibling, 2, 2));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 2, 0));
 
 	snprintf(want, sizeof(want),
 		 " cgroup=%llu limiter=%llu source=rdma pages=%d limit=1 usage=0\n",
-		 pins_cg_id(self->sibling), pins_cg_id(self->sibling),
+		 pins_cg_id(self->tree.sibling), pins_cg_id(self->tree.sibling),
 		 PP_PAGES);
-	ASSERT_EQ(2, pins_trace_count(self->instance, "charge_refused: "));
-	ASSERT_EQ(2, pins_trace_count(self->instance, want));
-	pins_refusal_text(text, sizeof(text), "rdma", self->root,
-			  self->sibling);
+	ASSERT_EQ(2, pins_trace_count(self->tree.instance, "charge_refused: "));
+	ASSERT_EQ(2, pins_trace_count(self->tree.instance, want));
+	pins_refusal_text(text, sizeof(text), "rdma", self->tree.root,
+			  self->tree.sibling);
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 1));
 	close(kmsg);
 }

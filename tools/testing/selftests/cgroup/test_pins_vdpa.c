@@ -318,45 +318,20 @@ static long long foll_pinned(void)
 
 /*
  * What a test of either fixture works with, in the fixture, which is shared
- * memory (see the teardowns): the cgroups' paths, not pointers to them, and
- * the device's fd in the test's process, for the teardown to use if it runs
- * there.
+ * memory (see struct pins_tree): the device's fd in the test's process, for
+ * the teardown to use if it runs there.
  */
 struct fix {
-	char root[PATH_MAX];
-	char parent[PATH_MAX];	/* pins enabled for its children */
-	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
-	char sibling[PATH_MAX];	/* another child of parent, if made */
-	char instance[PATH_MAX];	/* a tracefs instance, if made */
-	bool have_pins;		/* the cgroups above exist */
-	long root_base;		/* the root's vdpa pages at setup */
+	struct pins_tree tree;	/* root_base: the root's vdpa pages */
 	long long pin_base;	/* pages pinned in the system at setup */
 	pid_t test_pid;		/* the test's process */
 	int fd;			/* its fd of the device, or -1 */
-	pid_t pid;		/* a child of the test, or 0 */
 	/* The vdpa fixture's: */
 	char dev[PATH_MAX];	/* the simulator's /dev/vhost-vdpa-N */
 	bool have_dev;		/* the simulator device exists */
 	bool failslab_set;	/* failslab's settings to restore: */
 	char failslab[FAILSLAB_KNOBS][32];
 };
-
-/*
- * Returns 0 if @cgroup/pins.current shows @vdpa + @uring pages and its
- * pins.stat shows @vdpa under vdpa, @uring under io_uring and nothing for
- * any other source. Quiet unless @verbose.
- */
-static int check_cg(const char *cgroup, long vdpa, long uring, bool verbose)
-{
-	long long pages[PINS_NR_STAT_KEYS];
-	size_t i;
-
-	for (i = 0; i < PINS_NR_STAT_KEYS; i++)
-		pages[i] = !strcmp(pins_stat_keys[i], "vdpa") ? vdpa :
-			   !strcmp(pins_stat_keys[i], "io_uring") ? uring : 0;
-
-	return pins_cg_match(cgroup, pages, verbose);
-}
 
 /*
  * Returns 0 if @cg pages of the device are charged to the fixture's cgroup
@@ -373,7 +348,6 @@ static int check_all(struct fix *fx, long cg, long sib, long uring,
 {
 	long long pinned;
 	int ret = 0;
-	long root;
 
 	if (vmpin >= 0 && pins_status_check(pid, "VmPin", vmpin, verbose))
 		ret = -1;
@@ -388,24 +362,9 @@ static int check_all(struct fix *fx, long cg, long sib, long uring,
 		}
 	}
 
-	if (!fx->have_pins)
-		return ret;
-
-	if (check_cg(fx->cg, cg, uring, verbose))
+	if (pins_tree_check_other(&fx->tree, "vdpa", cg, sib, "io_uring", uring,
+				  verbose))
 		ret = -1;
-	if (check_cg(fx->parent, cg + sib, uring, verbose))
-		ret = -1;
-	if (*fx->sibling && check_cg(fx->sibling, sib, 0, verbose))
-		ret = -1;
-
-	root = pins_stat_pages(fx->root, "vdpa");
-	if (root != fx->root_base + cg + sib) {
-		if (verbose)
-			ksft_print_msg("vdpa of %s/pins.stat: got %ld pages, expected %ld\n",
-				       fx->root, root,
-				       fx->root_base + cg + sib);
-		ret = -1;
-	}
 
 	return ret;
 }
@@ -422,13 +381,11 @@ static int expect_all(struct fix *fx, long cg, long sib, long vmpin)
  */
 static int wait_all(struct fix *fx, long cg, long sib)
 {
-	int i;
+	int tries = 0;
 
-	for (i = 0; i < 200; i++) {
+	while (pins_retry(&tries))
 		if (!check_all(fx, cg, sib, 0, 0, -1, false))
 			return 0;
-		usleep(10000);
-	}
 
 	return expect_all(fx, cg, sib, -1);
 }
@@ -439,31 +396,13 @@ static int wait_all(struct fix *fx, long cg, long sib)
  */
 static int run_child(struct fix *fx, int (*fn)(struct fix *fx))
 {
-	pid_t pid = pins_fork(fx->have_pins ? fx->cg : NULL);
+	pid_t pid = pins_fork(fx->tree.have_pins ? fx->tree.cg : NULL);
 
 	if (pid == 0)
 		pins_child_exit(fn(fx));
-	fx->pid = pid;
+	fx->tree.pid = pid;
 
-	return pid < 0 ? -1 : pins_reap(&fx->pid);
-}
-
-/* Create a second child of the fixture's parent cgroup, "b". */
-static int make_sibling(struct fix *fx)
-{
-	if (pins_path_of(fx->sibling, fx->parent, "b"))
-		return -1;
-
-	return pins_create(fx->sibling, false);
-}
-
-/* Remove the cgroups, if made. */
-static void remove_cgroups(struct fix *fx)
-{
-	if (fx->have_pins)
-		pins_destroy_pair_at(fx->root, fx->parent, fx->cg,
-				     fx->sibling);
-	fx->have_pins = false;
+	return pid < 0 ? -1 : pins_reap(&fx->tree.pid);
 }
 
 /*
@@ -474,25 +413,16 @@ static void remove_cgroups(struct fix *fx)
  */
 static void setup_common(struct __test_metadata *_metadata, struct fix *fx)
 {
-	char name[NAME_MAX];
 	int ret;
 
 	fx->pin_base = foll_pinned();
 
-	ret = pins_setup_root(fx->root, sizeof(fx->root));
+	/* Teardown only follows a complete setup: that undoes a partial one. */
+	ret = pins_tree_setup(&fx->tree, _metadata->fixture->name,
+			      _metadata->name, "vdpa");
 	if (ret == KSFT_SKIP)
 		return;
 	ASSERT_EQ(KSFT_PASS, ret);
-
-	/* Teardown only follows a complete setup: undo a partial one. */
-	snprintf(name, sizeof(name), "pins_%s_%s", _metadata->fixture->name,
-		 _metadata->name);
-	ASSERT_EQ(0, pins_create_pair_at(fx->root, name, fx->parent, fx->cg));
-	fx->have_pins = true;
-	fx->root_base = pins_stat_pages(fx->root, "vdpa");
-	if (fx->root_base < 0)
-		remove_cgroups(fx);
-	ASSERT_LE(0, fx->root_base);
 }
 
 /*
@@ -507,18 +437,18 @@ static int refusals_start(struct __test_metadata *_metadata, struct fix *fx,
 	char name[NAME_MAX];
 	int kmsg, ret;
 
-	if (!fx->have_pins)
+	if (!fx->tree.have_pins)
 		SKIP(return -1, "pins controller not available");
 
 	snprintf(name, sizeof(name), "pins_%s", _metadata->fixture->name);
-	ret = pins_trace_start(fx->instance, name);
+	ret = pins_trace_start(fx->tree.instance, name);
 	if (ret > 0)
 		SKIP(return -1, "tracefs isn't mounted");
 	ASSERT_EQ(0, ret);
 
 	kmsg = pins_kmsg_open();
 	ASSERT_LE(0, kmsg);
-	pins_refusal_text(text, PATH_MAX + 64, "vdpa", fx->root, limiter);
+	pins_refusal_text(text, PATH_MAX + 64, "vdpa", fx->tree.root, limiter);
 
 	return kmsg;
 }
@@ -798,7 +728,7 @@ static void undo_setup(struct fix *fx)
 	if (fx->have_dev)
 		vdpa_dev(NULL, SIM_NAME);
 	fx->have_dev = false;
-	remove_cgroups(fx);
+	pins_tree_teardown(&fx->tree);
 }
 
 FIXTURE_SETUP(vdpa)
@@ -890,20 +820,11 @@ static int failslab_setup(struct fix *fx)
 }
 
 /*
- * Kill the test's child if it is still there, close the test's fd if this
- * is the test's process, delete the simulator device, remove the tracefs
- * instance and the cgroups.
- *
- * It is a FIXTURE_TEARDOWN_PARENT(): with this kselftest_harness.h, a
- * FIXTURE_TEARDOWN() is skipped after a failed ASSERT_*() when the
- * compiler keeps the harness's pid of the test process in a register,
- * which longjmp() resets, and it is at -O2. Teardown then runs once, in
- * the test's process after a failed assertion or in its parent after the
- * test's process has exited. Deleting the device waits until every fd of
- * it is closed: the test's fd is in the fixture, which is shared memory,
- * shared with the children the test forks too: a child's pid goes there
- * only after the fork, from the parent. The test's process never drops its
- * privileges, only its children do, so teardown runs as root.
+ * Close the test's fd if this is the test's process, kill the test's
+ * child if it is still there, remove the tracefs instance, delete the
+ * simulator device and remove the cgroups. See struct pins_tree for why
+ * it is a FIXTURE_TEARDOWN_PARENT(). Deleting the device waits until
+ * every fd of it is closed: the test's fd is in the fixture for that.
  */
 FIXTURE_TEARDOWN_PARENT(vdpa)
 {
@@ -911,14 +832,12 @@ FIXTURE_TEARDOWN_PARENT(vdpa)
 
 	if (getpid() == fx->test_pid)
 		pins_close_fd(&fx->fd);
-	pins_kill(&fx->pid);
+	pins_tree_stop(&fx->tree);
 	if (fx->have_dev)
 		vdpa_dev(NULL, SIM_NAME);
-	if (*fx->instance)
-		rmdir(fx->instance);
 	if (fx->failslab_set)
 		failslab_restore(fx);
-	remove_cgroups(fx);
+	pins_tree_teardown(&fx->tree);
 }
 
 /* Open the simulator's vhost-vdpa device. Returns the fd or -1. */
@@ -991,13 +910,13 @@ TEST_F(vdpa, map_unmap)
 	char *buf;
 	int fd;
 
-	if (!fx->have_pins)
+	if (!fx->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = buf_scattered(BUF_PAGES);
 	ASSERT_NE(NULL, buf);
 
-	ASSERT_EQ(0, cg_enter_current(fx->cg));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.cg));
 	fd = test_dev_own(_metadata, fx);
 	ASSERT_EQ(0, expect_all(fx, 0, 0, 0));
 
@@ -1019,7 +938,7 @@ TEST_F(vdpa, map_unmap)
 	ASSERT_EQ(0, expect_all(fx, 5, 0, 5));
 
 	/* The owner leaving doesn't take the charge along. */
-	ASSERT_EQ(0, cg_enter_current(fx->root));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.root));
 	ASSERT_EQ(0, expect_all(fx, 5, 0, 5));
 
 	pins_close_fd(&fx->fd);
@@ -1039,7 +958,7 @@ TEST_F(vdpa, map_unmap)
 static void refusals(struct __test_metadata *_metadata,
 		     struct fix *fx, const char *limiter)
 {
-	bool at_cg = limiter == fx->cg;
+	bool at_cg = limiter == fx->tree.cg;
 	char text[PATH_MAX + 64];
 	int kmsg, fd;
 	char *buf;
@@ -1053,32 +972,32 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(1, pins_cap_ipc_lock_effective());
 
 	ASSERT_EQ(0, pins_set_max(limiter, 4));
-	ASSERT_EQ(0, cg_enter_current(fx->cg));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.cg));
 	fd = test_dev_own(_metadata, fx);
 
 	ASSERT_EQ(0, map(fd, 0, buf, 4, 0));
 	ASSERT_EQ(0, expect_all(fx, 4, 0, 4));
-	ASSERT_EQ(0, pins_events_expect(fx->cg, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(fx->parent, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.cg, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.parent, 0, 0));
 
 	/* One more page would make five. */
 	ASSERT_EQ(0, map(fd, IOVA_B, pins_page_at(buf, 4), 1, EFAULT));
 	ASSERT_EQ(0, expect_all(fx, 4, 0, 4));
-	ASSERT_EQ(0, pins_events_expect(fx->cg, at_cg, at_cg));
-	ASSERT_EQ(0, pins_events_expect(fx->parent, 1, !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(fx->instance, 1, 1, fx->cg, limiter,
-				       "vdpa", 1, 4, 4));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.cg, at_cg, at_cg));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.parent, 1, !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(fx->tree.instance, 1, 1,
+				       fx->tree.cg, limiter, "vdpa", 1, 4, 4));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 1));
 
 	/* Two more, refused together: counted, not logged. */
 	ASSERT_EQ(0, map(fd, IOVA_B, pins_page_at(buf, 4), 2, EFAULT));
 	ASSERT_EQ(0, expect_all(fx, 4, 0, 4));
-	ASSERT_EQ(0, pins_events_expect(fx->cg, 2 * at_cg, 2 * at_cg));
-	ASSERT_EQ(0, pins_events_expect(fx->parent, 2, 2 * !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(fx->instance, 2, 1, fx->cg, limiter,
-				       "vdpa", 1, 4, 4));
-	ASSERT_EQ(0, pins_trace_expect(fx->instance, 2, 1, fx->cg, limiter,
-				       "vdpa", 2, 4, 4));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.cg, 2 * at_cg, 2 * at_cg));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.parent, 2, 2 * !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(fx->tree.instance, 2, 1,
+				       fx->tree.cg, limiter, "vdpa", 1, 4, 4));
+	ASSERT_EQ(0, pins_trace_expect(fx->tree.instance, 2, 1,
+				       fx->tree.cg, limiter, "vdpa", 2, 4, 4));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
 	/* Room made is room to map; each page is a mapping of its own. */
@@ -1087,10 +1006,10 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, map(fd, IOVA_B, pins_page_at(buf, 4), 1, 0));
 	ASSERT_EQ(0, expect_all(fx, 4, 0, 4));
 
-	ASSERT_EQ(0, cg_enter_current(fx->root));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.root));
 	pins_close_fd(&fx->fd);
 	ASSERT_EQ(0, expect_all(fx, 0, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(fx->parent, 2, 2 * !at_cg));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.parent, 2, 2 * !at_cg));
 
 	close(kmsg);
 	pins_buf_free(buf, BUF_PAGES);
@@ -1101,7 +1020,7 @@ TEST_F(vdpa, refusal_at_limit)
 {
 	struct fix *fx = &self->fx;
 
-	refusals(_metadata, fx, fx->cg);
+	refusals(_metadata, fx, fx->tree.cg);
 }
 
 /* Refusals by the pins.max of the owner's parent. */
@@ -1109,7 +1028,7 @@ TEST_F(vdpa, refusal_at_ancestor)
 {
 	struct fix *fx = &self->fx;
 
-	refusals(_metadata, fx, fx->parent);
+	refusals(_metadata, fx, fx->tree.parent);
 }
 
 /*
@@ -1125,10 +1044,10 @@ TEST_F(vdpa, refusal_all_or_nothing)
 	int fd, ret;
 	char *buf;
 
-	if (!fx->have_pins)
+	if (!fx->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
-	ret = pins_trace_start(fx->instance, "pins_vdpa");
+	ret = pins_trace_start(fx->tree.instance, "pins_vdpa");
 	if (ret > 0)
 		SKIP(return, "tracefs isn't mounted");
 	ASSERT_EQ(0, ret);
@@ -1136,26 +1055,27 @@ TEST_F(vdpa, refusal_all_or_nothing)
 	buf = buf_scattered(BUF_PAGES);
 	ASSERT_NE(NULL, buf);
 
-	ASSERT_EQ(0, pins_set_max(fx->cg, 4));
-	ASSERT_EQ(0, cg_enter_current(fx->cg));
+	ASSERT_EQ(0, pins_set_max(fx->tree.cg, 4));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.cg));
 	fd = test_dev_own(_metadata, fx);
 	ASSERT_EQ(0, map(fd, 0, buf, 3, 0));
 	ASSERT_EQ(0, expect_all(fx, 3, 0, 3));
 
 	/* Three one-page chunks: the first would fit, the update doesn't. */
 	ASSERT_EQ(0, map(fd, IOVA_B, pins_page_at(buf, 3), 3, EFAULT));
-	ASSERT_EQ(0, pins_trace_expect(fx->instance, 1, 1, fx->cg, fx->cg,
-				       "vdpa", 3, 4, 3));
-	ASSERT_EQ(0, pins_events_expect(fx->cg, 1, 1));
+	ASSERT_EQ(0, pins_trace_expect(fx->tree.instance, 1, 1,
+				       fx->tree.cg, fx->tree.cg, "vdpa", 3, 4,
+				       3));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.cg, 1, 1));
 	ASSERT_EQ(0, expect_all(fx, 3, 0, 3));
-	ASSERT_EQ(0, pins_expect(fx->cg, "pins.peak", 3));
-	ASSERT_EQ(0, pins_expect(fx->parent, "pins.peak", 3));
+	ASSERT_EQ(0, pins_expect(fx->tree.cg, "pins.peak", 3));
+	ASSERT_EQ(0, pins_expect(fx->tree.parent, "pins.peak", 3));
 
 	/* The room is still there. */
 	ASSERT_EQ(0, map(fd, IOVA_B, pins_page_at(buf, 3), 1, 0));
 	ASSERT_EQ(0, expect_all(fx, 4, 0, 4));
 
-	ASSERT_EQ(0, cg_enter_current(fx->root));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.root));
 	pins_close_fd(&fx->fd);
 	ASSERT_EQ(0, expect_all(fx, 0, 0, 0));
 
@@ -1231,8 +1151,8 @@ TEST_F(vdpa, fault_all_or_nothing)
 	nth = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, nth);
 
-	if (fx->have_pins)
-		ASSERT_EQ(0, cg_enter_current(fx->cg));
+	if (fx->tree.have_pins)
+		ASSERT_EQ(0, cg_enter_current(fx->tree.cg));
 	fd = test_dev_own(_metadata, fx);
 	ASSERT_EQ(0, map(fd, IOVA_B, pins_page_at(buf, FAULT_PAGES), 1, 0));
 	ASSERT_EQ(0, expect_all(fx, 1, 0, 1));
@@ -1274,12 +1194,12 @@ TEST_F(vdpa, fault_all_or_nothing)
 		       faults, FAULT_PAGES);
 
 	ASSERT_EQ(0, expect_all(fx, 1 + FAULT_PAGES, 0, 1 + FAULT_PAGES));
-	if (fx->have_pins)
-		ASSERT_EQ(0, pins_events_expect(fx->cg, 0, 0));
+	if (fx->tree.have_pins)
+		ASSERT_EQ(0, pins_events_expect(fx->tree.cg, 0, 0));
 	ASSERT_EQ(0, unmap(fd, 0, FAULT_PAGES));
 	ASSERT_EQ(0, expect_all(fx, 1, 0, 1));
-	if (fx->have_pins)
-		ASSERT_EQ(0, cg_enter_current(fx->root));
+	if (fx->tree.have_pins)
+		ASSERT_EQ(0, cg_enter_current(fx->tree.root));
 	pins_close_fd(&fx->fd);
 	ASSERT_EQ(0, expect_all(fx, 0, 0, 0));
 
@@ -1342,8 +1262,8 @@ TEST_F(vdpa, rlimit_as_vanilla)
 
 	ASSERT_EQ(0, run_child(fx, child_rlimit));
 	ASSERT_EQ(0, expect_all(fx, 0, 0, -1));
-	if (fx->have_pins)
-		ASSERT_EQ(0, pins_events_expect(fx->parent, 0, 0));
+	if (fx->tree.have_pins)
+		ASSERT_EQ(0, pins_events_expect(fx->tree.parent, 0, 0));
 }
 
 /*
@@ -1365,7 +1285,7 @@ static int lesser_child(struct fix *fx, long rlimit, long events)
 	if (map(fd, 0, buf, 4, 0) || expect_all(fx, 4, 0, 4) ||
 	    map(fd, IOVA_B, pins_page_at(buf, 4), 1, EFAULT) ||
 	    expect_all(fx, 4, 0, 4) ||
-	    pins_events_expect(fx->cg, events, events))
+	    pins_events_expect(fx->tree.cg, events, events))
 		goto out;
 
 	ret = EXIT_SUCCESS;
@@ -1393,17 +1313,17 @@ TEST_F(vdpa, lesser_of_rlimit_and_cgroup)
 {
 	struct fix *fx = &self->fx;
 
-	if (!fx->have_pins)
+	if (!fx->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
-	ASSERT_EQ(0, pins_set_max(fx->cg, 4));
+	ASSERT_EQ(0, pins_set_max(fx->tree.cg, 4));
 	ASSERT_EQ(0, run_child(fx, lesser_cgroup));
 	ASSERT_EQ(0, expect_all(fx, 0, 0, -1));
 
-	ASSERT_EQ(0, pins_set_max(fx->cg, 8));
+	ASSERT_EQ(0, pins_set_max(fx->tree.cg, 8));
 	ASSERT_EQ(0, run_child(fx, lesser_rlimit));
 	ASSERT_EQ(0, expect_all(fx, 0, 0, -1));
-	ASSERT_EQ(0, pins_events_expect(fx->cg, 1, 1));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.cg, 1, 1));
 }
 
 /*
@@ -1418,28 +1338,28 @@ TEST_F(vdpa, charge_stays_with_device)
 	char *buf;
 	int fd;
 
-	if (!fx->have_pins)
+	if (!fx->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = buf_scattered(BUF_PAGES);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, make_sibling(fx));
+	ASSERT_EQ(0, pins_tree_sibling(&fx->tree));
 
 	/* Opened from the sibling, owned from the fixture's cgroup. */
-	ASSERT_EQ(0, cg_enter_current(fx->sibling));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.sibling));
 	fd = dev_open(fx);
 	fx->fd = fd;
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, cg_enter_current(fx->cg));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.cg));
 	ASSERT_EQ(0, dev_own(fd));
 
-	ASSERT_EQ(0, cg_enter_current(fx->sibling));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.sibling));
 	ASSERT_EQ(0, map(fd, 0, buf, 3, 0));
 	ASSERT_EQ(0, expect_all(fx, 3, 0, 3));
 	ASSERT_EQ(0, map(fd, IOVA_B, pins_page_at(buf, 3), 2, 0));
 	ASSERT_EQ(0, expect_all(fx, 5, 0, 5));
 
-	ASSERT_EQ(0, cg_enter_current(fx->root));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.root));
 	ASSERT_EQ(0, unmap(fd, IOVA_B, 2));
 	ASSERT_EQ(0, expect_all(fx, 3, 0, 3));
 
@@ -1482,20 +1402,20 @@ TEST_F(vdpa, charge_outlives_owner)
 	int sock = -1;
 	pid_t pid;
 
-	if (!fx->have_pins)
+	if (!fx->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
-	pid = pins_fork_peer(fx->cg, &sock);
+	pid = pins_fork_peer(fx->tree.cg, &sock);
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		pins_child_exit(outlives_owner(fx, sock));
-	fx->pid = pid;
+	fx->tree.pid = pid;
 
 	ASSERT_EQ(0, pins_sock_recv(sock, 'M', &fx->fd));
-	ASSERT_EQ(0, check_all(fx, 3, 0, 0, fx->pid, 3, true));
+	ASSERT_EQ(0, check_all(fx, 3, 0, 0, fx->tree.pid, 3, true));
 
 	ASSERT_EQ(0, pins_sock_send(sock, 'x', -1));
-	ASSERT_EQ(0, pins_reap(&fx->pid));
+	ASSERT_EQ(0, pins_reap(&fx->tree.pid));
 	ASSERT_EQ(0, expect_all(fx, 3, 0, 0));
 
 	/* Not the owner: EPERM, which the write turns into EFAULT. */
@@ -1503,13 +1423,14 @@ TEST_F(vdpa, charge_outlives_owner)
 	ASSERT_EQ(0, expect_all(fx, 3, 0, 0));
 
 	/* The owner's cgroup goes, its charge lingers. */
-	ASSERT_EQ(0, cg_destroy(fx->cg));
-	ASSERT_EQ(0, check_cg(fx->parent, 3, 0, true));
-	ASSERT_EQ(fx->root_base + 3, pins_stat_pages(fx->root, "vdpa"));
+	ASSERT_EQ(0, cg_destroy(fx->tree.cg));
+	ASSERT_EQ(0, pins_cg_check(fx->tree.parent, "vdpa", 3, true));
+	ASSERT_EQ(fx->tree.root_base + 3,
+		  pins_stat_pages(fx->tree.root, "vdpa"));
 
 	pins_close_fd(&fx->fd);
-	ASSERT_EQ(0, check_cg(fx->parent, 0, 0, true));
-	ASSERT_EQ(fx->root_base, pins_stat_pages(fx->root, "vdpa"));
+	ASSERT_EQ(0, pins_cg_check(fx->tree.parent, "vdpa", 0, true));
+	ASSERT_EQ(fx->tree.root_base, pins_stat_pages(fx->tree.root, "vdpa"));
 	if (fx->pin_base >= 0)
 		ASSERT_EQ(fx->pin_base, foll_pinned());
 
@@ -2028,36 +1949,25 @@ FIXTURE_SETUP(vduse)
 	ret = vduse_up(fx);
 	if (ret) {
 		vduse_down(fx);
-		remove_cgroups(fx);
+		pins_tree_teardown(&fx->tree);
 	}
 	ASSERT_EQ(0, ret);
 }
 
 /*
- * Kill the test's child if it is still there, take the device down,
- * remove the tracefs instance and the cgroups.
- *
- * It is a FIXTURE_TEARDOWN_PARENT(): with this kselftest_harness.h, a
- * FIXTURE_TEARDOWN() is skipped after a failed ASSERT_*() when the
- * compiler keeps the harness's pid of the test process in a register,
- * which longjmp() resets, and it is at -O2. Teardown then runs once, in
- * the test's process after a failed assertion or in its parent after the
- * test's process has exited, its fd closed (which deregistered its umem)
- * and its daemon gone: vduse_down() runs a daemon there. The fixture is
- * shared memory, shared with the children the test forks too: a child's
- * pid goes there only after the fork, from the parent. The test's process
- * never drops its privileges, only its children do, so teardown runs as
- * root.
+ * Kill the test's child if it is still there, remove the tracefs
+ * instance, take the device down and remove the cgroups. See struct
+ * pins_tree for why it is a FIXTURE_TEARDOWN_PARENT(). In the parent,
+ * the test's fd is closed (which deregistered its umem) and its daemon
+ * gone: vduse_down() runs a daemon there.
  */
 FIXTURE_TEARDOWN_PARENT(vduse)
 {
 	struct fix *fx = &self->fx;
 
-	pins_kill(&fx->pid);
+	pins_tree_stop(&fx->tree);
 	vduse_down(fx);
-	if (*fx->instance)
-		rmdir(fx->instance);
-	remove_cgroups(fx);
+	pins_tree_teardown(&fx->tree);
 }
 
 /*
@@ -2077,8 +1987,8 @@ TEST_F(vduse, reg_dereg)
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, expect_all(fx, 0, 0, 0));
 
-	if (fx->have_pins)
-		ASSERT_EQ(0, cg_enter_current(fx->cg));
+	if (fx->tree.have_pins)
+		ASSERT_EQ(0, cg_enter_current(fx->tree.cg));
 	ASSERT_EQ(0, reg_umem(fx->fd, buf, 0));
 	ASSERT_EQ(0, expect_all(fx, UMEM_PAGES, 0, UMEM_PAGES));
 
@@ -2087,8 +1997,8 @@ TEST_F(vduse, reg_dereg)
 	ASSERT_EQ(0, dereg_umem(fx->fd, VDUSE_BOUNCE / 2, EINVAL));
 	ASSERT_EQ(0, expect_all(fx, UMEM_PAGES, 0, UMEM_PAGES));
 
-	if (fx->have_pins) {
-		ASSERT_EQ(0, cg_enter_current(fx->root));
+	if (fx->tree.have_pins) {
+		ASSERT_EQ(0, cg_enter_current(fx->tree.root));
 		ASSERT_EQ(0, expect_all(fx, UMEM_PAGES, 0, UMEM_PAGES));
 	}
 
@@ -2111,7 +2021,7 @@ TEST_F(vduse, reg_dereg)
 static void umem_refusals(struct __test_metadata *_metadata,
 			  struct fix *fx, const char *limiter)
 {
-	bool at_cg = limiter == fx->cg;
+	bool at_cg = limiter == fx->tree.cg;
 	char text[PATH_MAX + 64];
 	char *buf;
 	int kmsg;
@@ -2125,38 +2035,40 @@ static void umem_refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(1, pins_cap_ipc_lock_effective());
 
 	ASSERT_EQ(0, pins_set_max(limiter, UMEM_PAGES - 1));
-	ASSERT_EQ(0, cg_enter_current(fx->cg));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.cg));
 
 	ASSERT_EQ(0, reg_umem(fx->fd, buf, ENOMEM));
 	ASSERT_EQ(0, expect_all(fx, 0, 0, 0));
-	ASSERT_EQ(0, pins_expect(fx->cg, "pins.peak", 0));
-	ASSERT_EQ(0, pins_expect(fx->parent, "pins.peak", 0));
-	ASSERT_EQ(0, pins_events_expect(fx->cg, at_cg, at_cg));
-	ASSERT_EQ(0, pins_events_expect(fx->parent, 1, !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(fx->instance, 1, 1, fx->cg, limiter,
-				       "vdpa", UMEM_PAGES, UMEM_PAGES - 1, 0));
+	ASSERT_EQ(0, pins_expect(fx->tree.cg, "pins.peak", 0));
+	ASSERT_EQ(0, pins_expect(fx->tree.parent, "pins.peak", 0));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.cg, at_cg, at_cg));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.parent, 1, !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(fx->tree.instance, 1, 1,
+				       fx->tree.cg, limiter, "vdpa", UMEM_PAGES,
+				       UMEM_PAGES - 1, 0));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 1));
 	ASSERT_EQ(0, dereg_umem(fx->fd, VDUSE_BOUNCE, ENOENT));
 
 	/* Again: counted and traced, not logged. */
 	ASSERT_EQ(0, reg_umem(fx->fd, buf, ENOMEM));
 	ASSERT_EQ(0, expect_all(fx, 0, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(fx->cg, 2 * at_cg, 2 * at_cg));
-	ASSERT_EQ(0, pins_events_expect(fx->parent, 2, 2 * !at_cg));
-	ASSERT_EQ(0, pins_trace_expect(fx->instance, 2, 2, fx->cg, limiter,
-				       "vdpa", UMEM_PAGES, UMEM_PAGES - 1, 0));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.cg, 2 * at_cg, 2 * at_cg));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.parent, 2, 2 * !at_cg));
+	ASSERT_EQ(0, pins_trace_expect(fx->tree.instance, 2, 2,
+				       fx->tree.cg, limiter, "vdpa", UMEM_PAGES,
+				       UMEM_PAGES - 1, 0));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
 	/* Exactly at the limit is fine. */
 	ASSERT_EQ(0, pins_set_max(limiter, UMEM_PAGES));
 	ASSERT_EQ(0, reg_umem(fx->fd, buf, 0));
 	ASSERT_EQ(0, expect_all(fx, UMEM_PAGES, 0, UMEM_PAGES));
-	ASSERT_EQ(0, pins_expect(fx->cg, "pins.peak", UMEM_PAGES));
+	ASSERT_EQ(0, pins_expect(fx->tree.cg, "pins.peak", UMEM_PAGES));
 	ASSERT_EQ(0, dereg_umem(fx->fd, VDUSE_BOUNCE, 0));
 	ASSERT_EQ(0, expect_all(fx, 0, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(fx->parent, 2, 2 * !at_cg));
+	ASSERT_EQ(0, pins_events_expect(fx->tree.parent, 2, 2 * !at_cg));
 
-	ASSERT_EQ(0, cg_enter_current(fx->root));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.root));
 	close(kmsg);
 	pins_buf_free(buf, UMEM_PAGES);
 }
@@ -2166,7 +2078,7 @@ TEST_F(vduse, refusal_at_limit)
 {
 	struct fix *fx = &self->fx;
 
-	umem_refusals(_metadata, fx, fx->cg);
+	umem_refusals(_metadata, fx, fx->tree.cg);
 }
 
 /* Refusals by the pins.max of the registrant's parent. */
@@ -2174,7 +2086,7 @@ TEST_F(vduse, refusal_at_ancestor)
 {
 	struct fix *fx = &self->fx;
 
-	umem_refusals(_metadata, fx, fx->parent);
+	umem_refusals(_metadata, fx, fx->tree.parent);
 }
 
 /*
@@ -2243,8 +2155,8 @@ TEST_F(vduse, rlimit_as_vanilla)
 
 	ASSERT_EQ(0, run_child(fx, child_umem_rlimit));
 	ASSERT_EQ(0, expect_all(fx, 0, 0, -1));
-	if (fx->have_pins)
-		ASSERT_EQ(0, pins_events_expect(fx->parent, 0, 0));
+	if (fx->tree.have_pins)
+		ASSERT_EQ(0, pins_events_expect(fx->tree.parent, 0, 0));
 }
 
 /*
@@ -2353,24 +2265,24 @@ TEST_F(vduse, charge_stays_on_migration)
 	struct fix *fx = &self->fx;
 	char *buf;
 
-	if (!fx->have_pins)
+	if (!fx->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(UMEM_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, make_sibling(fx));
+	ASSERT_EQ(0, pins_tree_sibling(&fx->tree));
 
-	ASSERT_EQ(0, cg_enter_current(fx->cg));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.cg));
 	ASSERT_EQ(0, reg_umem(fx->fd, buf, 0));
 	ASSERT_EQ(0, expect_all(fx, UMEM_PAGES, 0, UMEM_PAGES));
 
-	ASSERT_EQ(0, cg_enter_current(fx->sibling));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.sibling));
 	ASSERT_EQ(0, expect_all(fx, UMEM_PAGES, 0, UMEM_PAGES));
 
 	ASSERT_EQ(0, dereg_umem(fx->fd, VDUSE_BOUNCE, 0));
 	ASSERT_EQ(0, expect_all(fx, 0, 0, 0));
 
-	ASSERT_EQ(0, cg_enter_current(fx->root));
+	ASSERT_EQ(0, cg_enter_current(fx->tree.root));
 	pins_buf_free(buf, UMEM_PAGES);
 }
 
@@ -2398,30 +2310,32 @@ TEST_F(vduse, charge_outlives_registrant)
 {
 	struct fix *fx = &self->fx;
 
-	if (!fx->have_pins)
+	if (!fx->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	ASSERT_EQ(0, run_child(fx, outlives_registrant));
 	ASSERT_EQ(0, expect_all(fx, UMEM_PAGES, 0, 0));
 
 	/* The registrant's cgroup goes, its charge lingers. */
-	ASSERT_EQ(0, cg_destroy(fx->cg));
-	ASSERT_EQ(0, check_cg(fx->parent, UMEM_PAGES, 0, true));
-	ASSERT_EQ(fx->root_base + UMEM_PAGES,
-		  pins_stat_pages(fx->root, "vdpa"));
+	ASSERT_EQ(0, cg_destroy(fx->tree.cg));
+	ASSERT_EQ(0, pins_cg_check(fx->tree.parent, "vdpa", UMEM_PAGES,
+				   true));
+	ASSERT_EQ(fx->tree.root_base + UMEM_PAGES,
+		  pins_stat_pages(fx->tree.root, "vdpa"));
 
 	/* The vDPA device goes, the umem stays. */
 	ASSERT_EQ(0, vdpa_dev(NULL, VDUSE_NAME));
 	ASSERT_NE(0, access(VDPA_DEV, F_OK));
-	ASSERT_EQ(0, check_cg(fx->parent, UMEM_PAGES, 0, true));
+	ASSERT_EQ(0, pins_cg_check(fx->tree.parent, "vdpa", UMEM_PAGES,
+				   true));
 	if (fx->pin_base >= 0)
 		ASSERT_EQ(fx->pin_base + UMEM_PAGES, foll_pinned());
 
 	/* The daemon stops and the fd's release gives everything back. */
 	daemon_stop();
 	pins_close_fd(&fx->fd);
-	ASSERT_EQ(0, check_cg(fx->parent, 0, 0, true));
-	ASSERT_EQ(fx->root_base, pins_stat_pages(fx->root, "vdpa"));
+	ASSERT_EQ(0, pins_cg_check(fx->tree.parent, "vdpa", 0, true));
+	ASSERT_EQ(fx->tree.root_base, pins_stat_pages(fx->tree.root, "vdpa"));
 	if (fx->pin_base >= 0)
 		ASSERT_EQ(fx->pin_base, foll_pinned());
 	ASSERT_EQ(0, pins_status_expect(0, "VmPin", 0));
@@ -2466,18 +2380,18 @@ TEST_F(vduse, registrant_exit)
 	daemon_stop();
 	pins_close_fd(&fx->fd);
 
-	pid = pins_fork_peer(fx->have_pins ? fx->cg : NULL, &sock);
+	pid = pins_fork_peer(fx->tree.have_pins ? fx->tree.cg : NULL, &sock);
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		pins_child_exit(exit_registrant(fx, sock));
-	fx->pid = pid;
+	fx->tree.pid = pid;
 
 	ASSERT_EQ(0, pins_sock_recv(sock, 'R', NULL));
-	ASSERT_EQ(0, check_all(fx, UMEM_PAGES, 0, 0, fx->pid, UMEM_PAGES,
+	ASSERT_EQ(0, check_all(fx, UMEM_PAGES, 0, 0, fx->tree.pid, UMEM_PAGES,
 			       true));
 
 	ASSERT_EQ(0, pins_sock_send(sock, 'x', -1));
-	ASSERT_EQ(0, pins_reap(&fx->pid));
+	ASSERT_EQ(0, pins_reap(&fx->tree.pid));
 	ASSERT_EQ(0, wait_all(fx, 0, 0));
 
 	/* The device is free again, for the teardown. */

@@ -81,16 +81,9 @@ struct vfio_ctx {
 	int group;
 };
 
-/*
- * Shared memory (see the teardown): paths and names, not pointers, and no
- * fd and no memory of the test's process, which the tests keep in locals.
- */
+/* The fixture is shared memory: see struct pins_tree. */
 FIXTURE(vfio) {
-	char root[PATH_MAX];
-	char parent[PATH_MAX];	/* pins enabled for its children */
-	char cg[PATH_MAX];	/* the test's cgroup, a child of parent */
-	char sibling[PATH_MAX];	/* another child of parent, if made */
-	char instance[PATH_MAX];	/* a tracefs instance, if made */
+	struct pins_tree tree;	/* root_base: the root's vfio pages */
 	char dev[NAME_MAX];	/* the edu device's PCI address */
 	char driver[NAME_MAX];	/* its driver at setup, "" if none */
 	char override[NAME_MAX];	/* its driver_override at setup */
@@ -98,10 +91,7 @@ FIXTURE(vfio) {
 	bool bound;		/* setup bound it to vfio-pci */
 	bool type1_unsafe;	/* setup set type1's allow_unsafe_interrupts */
 	bool iommufd_unsafe;	/* a test set iommufd's */
-	bool have_pins;		/* the cgroups above exist */
 	long mlocked;		/* pages the test's cgroup has under "mlock" */
-	long root_base;		/* the root's vfio pages at setup */
-	pid_t pid;		/* a child of the test, or 0 */
 };
 
 /* Read the sysfs file @dir/@name into @buf (@size bytes). Returns 0 or -1. */
@@ -279,9 +269,8 @@ fail:
 
 FIXTURE_SETUP(vfio)
 {
-	char name[NAME_MAX];
 	const char *why = NULL;
-	int i, ret;
+	int ret;
 
 	pins_util_init();
 
@@ -296,106 +285,33 @@ FIXTURE_SETUP(vfio)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, ret);
 
-	/* Without the controller only the rlimit tests run. */
-	ret = pins_setup_root(self->root, sizeof(self->root));
+	/*
+	 * Without the controller only the rlimit tests run. A container a
+	 * failed test left may still be going: setup waits for it.
+	 * Teardown only follows a complete setup: undo a partial one here.
+	 */
+	ret = pins_tree_setup(&self->tree, "vfio", _metadata->name, "vfio");
 	if (ret == KSFT_SKIP)
 		return;
-
-	/* Teardown only follows a complete setup: undo a partial one here. */
-	ret = ret == KSFT_PASS ? 0 : -1;
-	snprintf(name, sizeof(name), "pins_vfio_%s", _metadata->name);
-	if (!ret)
-		ret = pins_create_pair_at(self->root, name, self->parent,
-					  self->cg);
-	if (!ret) {
-		/* A container a failed test left may still be going. */
-		for (i = 0; i < 200 && pins_stat_pages(self->root, "vfio") > 0;
-		     i++)
-			usleep(10000);
-		self->root_base = pins_stat_pages(self->root, "vfio");
-		if (self->root_base < 0) {
-			pins_destroy_pair_at(self->root, self->parent,
-					     self->cg, "");
-			ret = -1;
-		}
-	}
-	if (ret)
+	if (ret != KSFT_PASS)
 		dev_release(self);
-	ASSERT_EQ(0, ret);
-
-	self->have_pins = true;
+	ASSERT_EQ(KSFT_PASS, ret);
 }
 
 /*
  * Kill the test's child if it is still there, remove the tracefs
- * instance, give the device back and remove the cgroups.
- *
- * It is a FIXTURE_TEARDOWN_PARENT(): with this kselftest_harness.h, a
- * FIXTURE_TEARDOWN() is skipped after a failed ASSERT_*() at -O2 (the
- * harness keeps the test process's pid in a register that longjmp()
- * resets). Teardown then runs once, in the test's process after a failed
- * assertion or in its parent after the test's process has exited, so it
- * uses nothing of the test's process: its fds (containers, groups) close
- * when it exits, and the fixture is shared memory, shared with the
- * children the test forks too. Unbinding the device detaches a group
- * still in a container, which unpins its mappings. The test's process
- * never drops its privileges, only its children do.
+ * instance, give the device back and remove the cgroups. See struct
+ * pins_tree for why it is a FIXTURE_TEARDOWN_PARENT(): the test's
+ * containers and groups close when its process exits. Unbinding the
+ * device detaches a group still in a container, which unpins its
+ * mappings.
  */
 FIXTURE_TEARDOWN_PARENT(vfio)
 {
-	pins_kill(&self->pid);
-	if (*self->instance)
-		rmdir(self->instance);
+	pins_tree_stop(&self->tree);
 	dev_release(self);
 	self->mlocked = 0;
-	if (self->have_pins)
-		pins_destroy_pair_at(self->root, self->parent, self->cg,
-				     self->sibling);
-}
-
-/* Create a second child of the fixture's parent cgroup, "b". */
-static int make_sibling(struct _test_data_vfio *self)
-{
-	if (pins_path_of(self->sibling, self->parent, "b"))
-		return -1;
-
-	return pins_create(self->sibling, false);
-}
-
-/*
- * Returns 0 if @cgroup/pins.stat shows @vfio pages under vfio, @mlock under
- * mlock and nothing else, and pins.current their sum. Quiet unless
- * @verbose.
- */
-static int check_cg(const char *cgroup, long vfio, long mlock, bool verbose)
-{
-	struct pins_usage u;
-	long long want;
-	int ret = 0;
-	size_t i;
-
-	if (pins_usage_read(cgroup, &u))
-		return -1;
-
-	for (i = 0; i < PINS_NR_STAT_KEYS; i++) {
-		want = !strcmp(pins_stat_keys[i], "vfio") ? vfio :
-		       !strcmp(pins_stat_keys[i], "mlock") ? mlock : 0;
-		if (u.stat[i] == want)
-			continue;
-		if (verbose)
-			ksft_print_msg("%s/pins.stat: %s is %lld pages, expected %lld\n",
-				       cgroup, pins_stat_keys[i], u.stat[i],
-				       want);
-		ret = -1;
-	}
-	if (u.current != vfio + mlock) {
-		if (verbose)
-			ksft_print_msg("%s/pins.current: %lld pages, expected %ld\n",
-				       cgroup, u.current, vfio + mlock);
-		ret = -1;
-	}
-
-	return ret;
+	pins_tree_teardown(&self->tree);
 }
 
 /*
@@ -409,30 +325,11 @@ static int check_cg(const char *cgroup, long vfio, long mlock, bool verbose)
 static int check_all(struct _test_data_vfio *self, long cg, long sib,
 		     pid_t pid, long vmlck, bool verbose)
 {
-	long root;
-
 	if (vmlck >= 0 && pins_status_check(pid, "VmLck", vmlck, verbose))
 		return -1;
 
-	if (!self->have_pins)
-		return 0;
-
-	if (check_cg(self->cg, cg, self->mlocked, verbose) ||
-	    check_cg(self->parent, cg + sib, self->mlocked, verbose))
-		return -1;
-	if (*self->sibling && check_cg(self->sibling, sib, 0, verbose))
-		return -1;
-
-	root = pins_stat_pages(self->root, "vfio");
-	if (root != self->root_base + cg + sib) {
-		if (verbose)
-			ksft_print_msg("vfio of %s/pins.stat: got %ld pages, expected %ld\n",
-				       self->root, root,
-				       self->root_base + cg + sib);
-		return -1;
-	}
-
-	return 0;
+	return pins_tree_check_other(&self->tree, "vfio", cg, sib, "mlock",
+				     self->mlocked, verbose);
 }
 
 /* check_all() for this process, telling what differs. */
@@ -449,13 +346,11 @@ static int expect_all(struct _test_data_vfio *self, long cg, long sib,
 static int wait_all(struct _test_data_vfio *self, long cg, long sib,
 		    long vmlck)
 {
-	int i;
+	int tries = 0;
 
-	for (i = 0; i < 200; i++) {
+	while (pins_retry(&tries))
 		if (!check_all(self, cg, sib, 0, vmlck, false))
 			return 0;
-		usleep(10000);
-	}
 
 	return expect_all(self, cg, sib, vmlck);
 }
@@ -633,13 +528,13 @@ static int dma_unmap_all(int container, long unmapped)
 static int run_child(struct _test_data_vfio *self,
 		     int (*fn)(struct _test_data_vfio *self))
 {
-	pid_t pid = pins_fork(self->have_pins ? self->cg : NULL);
+	pid_t pid = pins_fork(self->tree.have_pins ? self->tree.cg : NULL);
 
 	if (pid == 0)
 		pins_child_exit(fn(self));
-	self->pid = pid;
+	self->tree.pid = pid;
 
-	return pid < 0 ? -1 : pins_reap(&self->pid);
+	return pid < 0 ? -1 : pins_reap(&self->tree.pid);
 }
 
 /* A pins:charge_refused line. */
@@ -749,8 +644,8 @@ TEST_F(vfio, map_unmap)
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	if (self->have_pins)
-		ASSERT_EQ(0, cg_enter_current(self->cg));
+	if (self->tree.have_pins)
+		ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, vfio_open(self, &v));
 	ASSERT_EQ(0, expect_all(self, 0, 0, 0));
 
@@ -794,35 +689,35 @@ TEST_F(vfio, map_unmap)
 static void refusals(struct __test_metadata *_metadata,
 		     struct _test_data_vfio *self, const char *limiter)
 {
-	bool at_cg = limiter == self->cg;
+	bool at_cg = limiter == self->tree.cg;
 	char text[PATH_MAX + 64];
 	struct vfio_ctx v;
 	int kmsg, ret;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
-	ret = pins_trace_start(self->instance, "pins_vfio");
+	ret = pins_trace_start(self->tree.instance, "pins_vfio");
 	if (ret > 0)
 		SKIP(return, "tracefs isn't mounted");
 	ASSERT_EQ(0, ret);
 
 	kmsg = pins_kmsg_open();
 	ASSERT_LE(0, kmsg);
-	pins_refusal_text(text, sizeof(text), "vfio", self->root, limiter);
+	pins_refusal_text(text, sizeof(text), "vfio", self->tree.root, limiter);
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 
 	ASSERT_EQ(0, pins_set_max(limiter, 4));
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, vfio_open(self, &v));
 
 	ASSERT_EQ(0, dma_map(v.container, buf, 3, 0, 0));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 0, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 0, 0));
 
 	/*
 	 * Two more pages would make five. VFIO charges a mapping in runs of
@@ -832,10 +727,10 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, dma_map(v.container, pins_page_at(buf, 3), 2, 1,
 			     ENOMEM));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
-	ASSERT_EQ(0, pins_events_expect(self->cg, at_cg, at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 1, !at_cg));
-	ASSERT_EQ(0, trace_expect(self->instance, 1, self->cg, limiter, 0, 4,
-				  5));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, at_cg, at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 1, !at_cg));
+	ASSERT_EQ(0, trace_expect(self->tree.instance, 1, self->tree.cg,
+				  limiter, 0, 4, 5));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 1));
 
 	/* Nothing is mapped there: one page fits. */
@@ -847,18 +742,18 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, dma_map(v.container, pins_page_at(buf, 5), 1, 2,
 			     ENOMEM));
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 2 * at_cg, 2 * at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 2, 2 * !at_cg));
-	ASSERT_EQ(0, trace_expect(self->instance, 2, self->cg, limiter, 1, 4,
-				  4));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 2 * at_cg, 2 * at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 2, 2 * !at_cg));
+	ASSERT_EQ(0, trace_expect(self->tree.instance, 2, self->tree.cg,
+				  limiter, 1, 4, 4));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
 	/* Pages already mapped elsewhere are charged again: refused too. */
 	ASSERT_EQ(0, dma_map(v.container, buf, 1, 2, ENOMEM));
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 3, 3 * !at_cg));
-	ASSERT_EQ(0, trace_expect(self->instance, 3, self->cg, limiter, 1, 4,
-				  4));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 3, 3 * !at_cg));
+	ASSERT_EQ(0, trace_expect(self->tree.instance, 3, self->tree.cg,
+				  limiter, 1, 4, 4));
 
 	/* Room again: the refused range maps. */
 	ASSERT_EQ(0, dma_unmap(v.container, 0, 3, 3));
@@ -866,11 +761,11 @@ static void refusals(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, dma_map(v.container, pins_page_at(buf, 5), 3, 2, 0));
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4));
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	vfio_close(&v);
 	ASSERT_EQ(0, wait_all(self, 0, 0, 0));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 3 * at_cg, 3 * at_cg));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 3, 3 * !at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 3 * at_cg, 3 * at_cg));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 3, 3 * !at_cg));
 	ASSERT_EQ(0, pins_kmsg_expect(kmsg, text, 0));
 
 	close(kmsg);
@@ -880,13 +775,13 @@ static void refusals(struct __test_metadata *_metadata,
 /* Refusals by the mapper's own pins.max. */
 TEST_F(vfio, refusal_at_limit)
 {
-	refusals(_metadata, self, self->cg);
+	refusals(_metadata, self, self->tree.cg);
 }
 
 /* Refusals by the pins.max of the mapper's parent. */
 TEST_F(vfio, refusal_at_ancestor)
 {
-	refusals(_metadata, self, self->parent);
+	refusals(_metadata, self, self->tree.parent);
 }
 
 /*
@@ -980,8 +875,8 @@ TEST_F(vfio, rlimit_as_vanilla)
 {
 	ASSERT_EQ(0, run_child(self, child_rlimit));
 	ASSERT_EQ(0, wait_all(self, 0, 0, -1));
-	if (self->have_pins)
-		ASSERT_EQ(0, pins_events_expect(self->parent, 0, 0));
+	if (self->tree.have_pins)
+		ASSERT_EQ(0, pins_events_expect(self->tree.parent, 0, 0));
 }
 
 /* mlock() (@lock) or munlock() @npages pages at @addr: 0 if it ends with @err. */
@@ -1016,7 +911,7 @@ static int child_rlimit_mlock(struct _test_data_vfio *self)
 	/* Two locked: room for two mapped. */
 	if (lock_pages(pins_page_at(buf, 8), 2, true, 0))
 		goto out;
-	self->mlocked = self->have_pins ? 2 : 0;
+	self->mlocked = self->tree.have_pins ? 2 : 0;
 	if (expect_all(self, 0, 0, 2))
 		goto out;
 	if (dma_map(v.container, buf, 3, 0, ENOMEM) ||
@@ -1143,14 +1038,14 @@ out:
 /* CAP_IPC_LOCK lifts RLIMIT_MEMLOCK but not pins.max. */
 TEST_F(vfio, cap_ipc_lock_not_cgroup)
 {
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
-	ASSERT_EQ(0, pins_set_max(self->cg, 4));
+	ASSERT_EQ(0, pins_set_max(self->tree.cg, 4));
 	ASSERT_EQ(0, run_child(self, child_cap_cgroup));
 	ASSERT_EQ(0, wait_all(self, 0, 0, -1));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 1, 1));
-	ASSERT_EQ(0, pins_events_expect(self->parent, 1, 0));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 1, 1));
+	ASSERT_EQ(0, pins_events_expect(self->tree.parent, 1, 0));
 }
 
 /*
@@ -1163,19 +1058,19 @@ TEST_F(vfio, charge_stays_after_migration)
 	struct vfio_ctx v;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, make_sibling(self));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, vfio_open(self, &v));
 	ASSERT_EQ(0, dma_map(v.container, buf, 4, 0, 0));
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4));
 
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4));
 
 	ASSERT_EQ(0, dma_map(v.container, pins_page_at(buf, 4), 2, 1, 0));
@@ -1184,7 +1079,7 @@ TEST_F(vfio, charge_stays_after_migration)
 	ASSERT_EQ(0, dma_unmap(v.container, 0, 4, 4));
 	ASSERT_EQ(0, expect_all(self, 0, 2, 2));
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	vfio_close(&v);
 	ASSERT_EQ(0, wait_all(self, 0, 0, 0));
 	pins_buf_free(buf, BUF_PAGES);
@@ -1200,26 +1095,28 @@ TEST_F(vfio, unmap_after_rmdir)
 	struct vfio_ctx v;
 	char *buf;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
 
-	ASSERT_EQ(0, cg_enter_current(self->cg));
+	ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	ASSERT_EQ(0, vfio_open(self, &v));
 	ASSERT_EQ(0, dma_map(v.container, buf, 3, 0, 0));
 	ASSERT_EQ(0, expect_all(self, 3, 0, 3));
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
-	ASSERT_EQ(0, rmdir(self->cg));
-	ASSERT_EQ(0, check_cg(self->parent, 3, 0, true));
-	ASSERT_EQ(self->root_base + 3, pins_stat_pages(self->root, "vfio"));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
+	ASSERT_EQ(0, rmdir(self->tree.cg));
+	ASSERT_EQ(0, pins_cg_check(self->tree.parent, "vfio", 3, true));
+	ASSERT_EQ(self->tree.root_base + 3,
+		  pins_stat_pages(self->tree.root, "vfio"));
 	ASSERT_EQ(0, pins_status_expect(0, "VmLck", 3));
 
 	ASSERT_EQ(0, dma_unmap(v.container, 0, 3, 3));
-	ASSERT_EQ(0, check_cg(self->parent, 0, 0, true));
-	ASSERT_EQ(self->root_base, pins_stat_pages(self->root, "vfio"));
+	ASSERT_EQ(0, pins_cg_check(self->tree.parent, "vfio", 0, true));
+	ASSERT_EQ(self->tree.root_base,
+		  pins_stat_pages(self->tree.root, "vfio"));
 	ASSERT_EQ(0, pins_status_expect(0, "VmLck", 0));
 
 	vfio_close(&v);
@@ -1237,7 +1134,7 @@ static int passing_mapper(struct _test_data_vfio *self, int sock)
 	char *buf;
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
-	if (!buf || cg_enter_current(self->cg) || vfio_open(self, &v))
+	if (!buf || cg_enter_current(self->tree.cg) || vfio_open(self, &v))
 		return EXIT_FAILURE;
 
 	if (dma_map(v.container, buf, 4, 0, 0) ||
@@ -1270,40 +1167,40 @@ TEST_F(vfio, fd_passing)
 	char *buf;
 	pid_t pid;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, make_sibling(self));
+	ASSERT_EQ(0, pins_tree_sibling(&self->tree));
 
 	pid = pins_fork_peer(NULL, &sock);
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		pins_child_exit(passing_mapper(self, sock));
-	self->pid = pid;
+	self->tree.pid = pid;
 
-	ASSERT_EQ(0, cg_enter_current(self->sibling));
+	ASSERT_EQ(0, cg_enter_current(self->tree.sibling));
 	ASSERT_EQ(0, pins_sock_recv(sock, 'C', &v.container));
 	ASSERT_EQ(0, pins_sock_recv(sock, 'G', &v.group));
-	ASSERT_EQ(0, check_all(self, 4, 0, self->pid, 4, true));
+	ASSERT_EQ(0, check_all(self, 4, 0, self->tree.pid, 4, true));
 	ASSERT_EQ(0, pins_status_expect(0, "VmLck", 0));
 
 	/* The receiver unmaps: back to the mapper's cgroup and mm. */
 	ASSERT_EQ(0, dma_unmap(v.container, 0, 4, 4));
-	ASSERT_EQ(0, check_all(self, 0, 0, self->pid, 0, true));
+	ASSERT_EQ(0, check_all(self, 0, 0, self->tree.pid, 0, true));
 
 	/* The receiver maps: its own cgroup and mm. */
 	ASSERT_EQ(0, dma_map(v.container, buf, 2, 2, 0));
-	ASSERT_EQ(0, check_all(self, 0, 2, self->pid, 0, true));
+	ASSERT_EQ(0, check_all(self, 0, 2, self->tree.pid, 0, true));
 	ASSERT_EQ(0, pins_status_expect(0, "VmLck", 2));
 
 	/* The mapper maps again, and exits. */
 	ASSERT_EQ(0, pins_sock_send(sock, 'm', -1));
 	ASSERT_EQ(0, pins_sock_recv(sock, 'M', NULL));
-	ASSERT_EQ(0, check_all(self, 3, 2, self->pid, 3, true));
+	ASSERT_EQ(0, check_all(self, 3, 2, self->tree.pid, 3, true));
 	ASSERT_EQ(0, pins_sock_send(sock, 'x', -1));
-	ASSERT_EQ(0, pins_reap(&self->pid));
+	ASSERT_EQ(0, pins_reap(&self->tree.pid));
 	usleep(100000);
 	ASSERT_EQ(0, expect_all(self, 3, 2, 2));
 
@@ -1311,7 +1208,7 @@ TEST_F(vfio, fd_passing)
 	ASSERT_EQ(0, dma_unmap(v.container, 1, 3, 3));
 	ASSERT_EQ(0, expect_all(self, 0, 2, 2));
 
-	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	vfio_close(&v);
 	ASSERT_EQ(0, wait_all(self, 0, 0, 0));
 	pins_close_fd(&sock);
@@ -1326,7 +1223,8 @@ static int vaddr_nobody(struct _test_data_vfio *self, int container)
 {
 	char *buf = pins_buf_alloc(BUF_PAGES, true);
 
-	if (!buf || (self->have_pins && cg_enter_current(self->sibling)) ||
+	if (!buf ||
+	    (self->tree.have_pins && cg_enter_current(self->tree.sibling)) ||
 	    pins_drop_privileges(2))
 		return EXIT_FAILURE;
 
@@ -1346,7 +1244,8 @@ static int vaddr_owner(struct _test_data_vfio *self, int container,
 {
 	char *buf = pins_buf_alloc(BUF_PAGES, true);
 
-	if (!buf || (self->have_pins && cg_enter_current(self->sibling)))
+	if (!buf ||
+	    (self->tree.have_pins && cg_enter_current(self->tree.sibling)))
 		return EXIT_FAILURE;
 
 	if (dma_map_vaddr(container, buf, 4, 0, 0) ||
@@ -1381,9 +1280,9 @@ TEST_F(vfio, vaddr_update)
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	ASSERT_NE(NULL, buf);
-	if (self->have_pins) {
-		ASSERT_EQ(0, make_sibling(self));
-		ASSERT_EQ(0, cg_enter_current(self->cg));
+	if (self->tree.have_pins) {
+		ASSERT_EQ(0, pins_tree_sibling(&self->tree));
+		ASSERT_EQ(0, cg_enter_current(self->tree.cg));
 	}
 	ASSERT_EQ(0, vfio_open(self, &v));
 	if (ioctl(v.container, VFIO_CHECK_EXTENSION, VFIO_UPDATE_VADDR) != 1)
@@ -1400,8 +1299,8 @@ TEST_F(vfio, vaddr_update)
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		pins_child_exit(vaddr_nobody(self, v.container));
-	self->pid = pid;
-	ASSERT_EQ(0, pins_reap(&self->pid));
+	self->tree.pid = pid;
+	ASSERT_EQ(0, pins_reap(&self->tree.pid));
 	ASSERT_EQ(0, expect_all(self, 4, 0, 4));
 
 	/* Taken over: VmLck moves, the cgroup charge doesn't. */
@@ -1409,27 +1308,27 @@ TEST_F(vfio, vaddr_update)
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		pins_child_exit(vaddr_owner(self, v.container, sock));
-	self->pid = pid;
+	self->tree.pid = pid;
 	ASSERT_EQ(0, pins_sock_recv(sock, 'V', NULL));
-	ASSERT_EQ(0, check_all(self, 4, 0, self->pid, 4, true));
+	ASSERT_EQ(0, check_all(self, 4, 0, self->tree.pid, 4, true));
 	ASSERT_EQ(0, pins_status_expect(0, "VmLck", 0));
 
 	/* The new owner's own mapping is its cgroup's. */
 	ASSERT_EQ(0, pins_sock_send(sock, 'm', -1));
 	ASSERT_EQ(0, pins_sock_recv(sock, 'M', NULL));
-	ASSERT_EQ(0, check_all(self, 4, 2, self->pid, 6, true));
+	ASSERT_EQ(0, check_all(self, 4, 2, self->tree.pid, 6, true));
 
 	/* Unmapped by the first owner: from the new owner's VmLck. */
 	ASSERT_EQ(0, dma_unmap(v.container, 0, 4, 4));
-	ASSERT_EQ(0, check_all(self, 0, 2, self->pid, 2, true));
+	ASSERT_EQ(0, check_all(self, 0, 2, self->tree.pid, 2, true));
 	ASSERT_EQ(0, dma_unmap(v.container, 1, 2, 2));
-	ASSERT_EQ(0, check_all(self, 0, 0, self->pid, 0, true));
+	ASSERT_EQ(0, check_all(self, 0, 0, self->tree.pid, 0, true));
 	ASSERT_EQ(0, pins_status_expect(0, "VmLck", 0));
 
 	ASSERT_EQ(0, pins_sock_send(sock, 'x', -1));
-	ASSERT_EQ(0, pins_reap(&self->pid));
-	if (self->have_pins)
-		ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, pins_reap(&self->tree.pid));
+	if (self->tree.have_pins)
+		ASSERT_EQ(0, cg_enter_current(self->tree.root));
 	vfio_close(&v);
 	ASSERT_EQ(0, wait_all(self, 0, 0, 0));
 	pins_close_fd(&sock);
@@ -1581,25 +1480,25 @@ static int child_iommufd(struct _test_data_vfio *self)
 	if (ret)
 		return EXIT_FAILURE;
 
-	if (ioas_map(&c, buf, 3, 0, 0) || expect_iommufd(self->cg, 3))
+	if (ioas_map(&c, buf, 3, 0, 0) || expect_iommufd(self->tree.cg, 3))
 		return EXIT_FAILURE;
 	if (ioas_map(&c, pins_page_at(buf, 3), 2, 1, ENOMEM) ||
-	    expect_iommufd(self->cg, 3))
+	    expect_iommufd(self->tree.cg, 3))
 		return EXIT_FAILURE;
 	if (ioas_map(&c, pins_page_at(buf, 3), 1, 1, 0) ||
-	    expect_iommufd(self->cg, 4))
+	    expect_iommufd(self->tree.cg, 4))
 		return EXIT_FAILURE;
-	if (ioas_unmap(&c, 0, 3) || expect_iommufd(self->cg, 1) ||
-	    ioas_unmap(&c, 1, 1) || expect_iommufd(self->cg, 0))
+	if (ioas_unmap(&c, 0, 3) || expect_iommufd(self->tree.cg, 1) ||
+	    ioas_unmap(&c, 1, 1) || expect_iommufd(self->tree.cg, 0))
 		return EXIT_FAILURE;
 
 	/* What is left goes with the fds. */
-	if (ioas_map(&c, buf, 2, 0, 0) || expect_iommufd(self->cg, 2))
+	if (ioas_map(&c, buf, 2, 0, 0) || expect_iommufd(self->tree.cg, 2))
 		return EXIT_FAILURE;
 	pins_close_fd(&c.device);
 	pins_close_fd(&c.iommufd);
-	if (pins_expect_wait(self->cg, "pins.current", 0) ||
-	    pins_stat_check(self->cg, "iommufd", 0, true))
+	if (pins_expect_wait(self->tree.cg, "pins.current", 0) ||
+	    pins_stat_check(self->tree.cg, "iommufd", 0, true))
 		return EXIT_FAILURE;
 	pins_buf_free(buf, BUF_PAGES);
 
@@ -1616,12 +1515,12 @@ TEST_F(vfio, iommufd_cdev)
 	pid_t pid;
 	int status;
 
-	if (!self->have_pins)
+	if (!self->tree.have_pins)
 		SKIP(return, "pins controller not available");
 	if (access("/dev/iommu", F_OK))
 		SKIP(return, "no /dev/iommu");
 
-	ASSERT_EQ(0, pins_set_max(self->cg, 4));
+	ASSERT_EQ(0, pins_set_max(self->tree.cg, 4));
 	ASSERT_EQ(0, read_text(IOMMUFD_UNSAFE, buf, sizeof(buf)) < 0);
 	if (strcmp(buf, "Y\n")) {
 		self->iommufd_unsafe = true;
@@ -1629,18 +1528,18 @@ TEST_F(vfio, iommufd_cdev)
 	}
 
 	/* A child holds the device: teardown never waits for this one. */
-	pid = pins_fork(self->cg);
+	pid = pins_fork(self->tree.cg);
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		pins_child_exit(child_iommufd(self));
-	self->pid = pid;
+	self->tree.pid = pid;
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	self->pid = 0;
+	self->tree.pid = 0;
 	ASSERT_TRUE(WIFEXITED(status));
 	if (WEXITSTATUS(status) == KSFT_SKIP)
 		SKIP(return, "the edu device has no vfio cdev");
 	ASSERT_EQ(EXIT_SUCCESS, WEXITSTATUS(status));
-	ASSERT_EQ(0, pins_events_expect(self->cg, 1, 1));
+	ASSERT_EQ(0, pins_events_expect(self->tree.cg, 1, 1));
 }
 
 TEST_HARNESS_MAIN
