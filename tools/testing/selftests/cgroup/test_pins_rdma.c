@@ -1068,61 +1068,91 @@ TEST_F(rdma, refusal_at_ancestor)
 	refusals(_metadata, self, self->tree.parent);
 }
 
+/* Set RLIMIT_MEMLOCK to @pages, staying root with CAP_IPC_LOCK. */
+static int keep_cap_ipc_lock(long long pages)
+{
+	return pins_set_memlock(pages) || pins_cap_ipc_lock_effective() != 1;
+}
+
 /*
- * Child of rlimit_as_vanilla: as TEST_UID, without CAP_IPC_LOCK, with
- * RLIMIT_MEMLOCK at 4 pages, MRs of up to 4 pages in all fit and more
- * don't, counting the pages each spans, and VmPin counts what fits.
+ * The body of a child of the rlimit tests, run with a verbs context on siw0
+ * and a buffer of BUF_PAGES pages: 0 if everything it checks holds.
  */
-static int child_rlimit(struct _test_data_rdma *self)
+typedef int (*verbs_child_fn)(struct _test_data_rdma *self, struct verbs *v,
+			      char *buf);
+
+/*
+ * In a child of the test: set the credentials and RLIMIT_MEMLOCK with
+ * @prepare(@pages), open siw0 and run @fn. Returns EXIT_SUCCESS if every
+ * step succeeded.
+ */
+static int verbs_child(struct _test_data_rdma *self,
+		       int (*prepare)(long long pages), long long pages,
+		       verbs_child_fn fn)
 {
 	int ret = EXIT_FAILURE;
-	struct ibv_mr *mr[2];
 	struct verbs v;
 	char *buf;
 
 	buf = pins_buf_alloc(BUF_PAGES, true);
 	if (!buf)
 		return EXIT_FAILURE;
-	if (pins_drop_privileges(4) || verbs_open(&v, &siw_dev))
-		goto out_buf;
-
-	if (reg_pages(&v, buf, 0, 5, ENOMEM, NULL) ||
-	    expect_all(self, 0, 0, 0))
-		goto out;
-
-	if (reg_pages(&v, buf, 0, 4, 0, &mr[0]) ||
-	    expect_all(self, 4, 0, 4) || dereg(&mr[0]) ||
-	    expect_all(self, 0, 0, 0))
-		goto out;
-
-	/* Three pages' worth that span four fit, four that span five not. */
-	if (reg(&v, buf + 1, 4 * page_size, ENOMEM, NULL) ||
-	    expect_all(self, 0, 0, 0) ||
-	    reg(&v, buf + 1, 3 * page_size, 0, &mr[0]) ||
-	    expect_all(self, 4, 0, 4) || dereg(&mr[0]) ||
-	    expect_all(self, 0, 0, 0))
-		goto out;
-
-	/* Two MRs: the second one only if both fit. */
-	if (reg_pages(&v, buf, 0, 2, 0, &mr[0]) ||
-	    expect_all(self, 2, 0, 2) ||
-	    reg_pages(&v, buf, 2, 3, ENOMEM, NULL) ||
-	    expect_all(self, 2, 0, 2) ||
-	    reg_pages(&v, buf, 2, 2, 0, &mr[1]) ||
-	    expect_all(self, 4, 0, 4))
-		goto out;
-
-	if (dereg(&mr[0]) || expect_all(self, 2, 0, 2) || dereg(&mr[1]) ||
-	    expect_all(self, 0, 0, 0))
-		goto out;
-
-	ret = EXIT_SUCCESS;
-out:
-	verbs_close(&v);
-out_buf:
+	if (!prepare(pages) && !verbs_open(&v, &siw_dev)) {
+		if (!fn(self, &v, buf))
+			ret = EXIT_SUCCESS;
+		verbs_close(&v);
+	}
 	pins_buf_free(buf, BUF_PAGES);
 
 	return ret;
+}
+
+/*
+ * Child of rlimit_as_vanilla: as TEST_UID, without CAP_IPC_LOCK, with
+ * RLIMIT_MEMLOCK at 4 pages, MRs of up to 4 pages in all fit and more
+ * don't, counting the pages each spans, and VmPin counts what fits.
+ */
+static int rlimit_body(struct _test_data_rdma *self, struct verbs *v,
+		       char *buf)
+{
+	struct ibv_mr *mr[2];
+
+	if (reg_pages(v, buf, 0, 5, ENOMEM, NULL) ||
+	    expect_all(self, 0, 0, 0))
+		return -1;
+
+	if (reg_pages(v, buf, 0, 4, 0, &mr[0]) ||
+	    expect_all(self, 4, 0, 4) || dereg(&mr[0]) ||
+	    expect_all(self, 0, 0, 0))
+		return -1;
+
+	/* Three pages' worth that span four fit, four that span five not. */
+	if (reg(v, buf + 1, 4 * page_size, ENOMEM, NULL) ||
+	    expect_all(self, 0, 0, 0) ||
+	    reg(v, buf + 1, 3 * page_size, 0, &mr[0]) ||
+	    expect_all(self, 4, 0, 4) || dereg(&mr[0]) ||
+	    expect_all(self, 0, 0, 0))
+		return -1;
+
+	/* Two MRs: the second one only if both fit. */
+	if (reg_pages(v, buf, 0, 2, 0, &mr[0]) ||
+	    expect_all(self, 2, 0, 2) ||
+	    reg_pages(v, buf, 2, 3, ENOMEM, NULL) ||
+	    expect_all(self, 2, 0, 2) ||
+	    reg_pages(v, buf, 2, 2, 0, &mr[1]) ||
+	    expect_all(self, 4, 0, 4))
+		return -1;
+
+	if (dereg(&mr[0]) || expect_all(self, 2, 0, 2) || dereg(&mr[1]) ||
+	    expect_all(self, 0, 0, 0))
+		return -1;
+
+	return 0;
+}
+
+static int child_rlimit(struct _test_data_rdma *self)
+{
+	return verbs_child(self, pins_drop_privileges, 4, rlimit_body);
 }
 
 /*
@@ -1145,30 +1175,20 @@ TEST_F(rdma, rlimit_as_vanilla)
  * Child of rlimit_zero: as TEST_UID, without CAP_IPC_LOCK, with
  * RLIMIT_MEMLOCK at 0, no MR registers, not even of one page: EPERM.
  */
+static int rlimit_zero_body(struct _test_data_rdma *self, struct verbs *v,
+			    char *buf)
+{
+	if (reg_pages(v, buf, 0, 1, EPERM, NULL) ||
+	    expect_all(self, 0, 0, 0) ||
+	    reg(v, buf, 1, EPERM, NULL) || expect_all(self, 0, 0, 0))
+		return -1;
+
+	return 0;
+}
+
 static int child_rlimit_zero(struct _test_data_rdma *self)
 {
-	int ret = EXIT_FAILURE;
-	struct verbs v;
-	char *buf;
-
-	buf = pins_buf_alloc(BUF_PAGES, true);
-	if (!buf)
-		return EXIT_FAILURE;
-	if (pins_drop_privileges(0) || verbs_open(&v, &siw_dev))
-		goto out_buf;
-
-	if (reg_pages(&v, buf, 0, 1, EPERM, NULL) ||
-	    expect_all(self, 0, 0, 0) ||
-	    reg(&v, buf, 1, EPERM, NULL) || expect_all(self, 0, 0, 0))
-		goto out;
-
-	ret = EXIT_SUCCESS;
-out:
-	verbs_close(&v);
-out_buf:
-	pins_buf_free(buf, BUF_PAGES);
-
-	return ret;
+	return verbs_child(self, pins_drop_privileges, 0, rlimit_zero_body);
 }
 
 /*
@@ -1192,35 +1212,25 @@ TEST_F(rdma, rlimit_zero)
  * register past an RLIMIT_MEMLOCK of 0, then of 1 page, and VmPin counts
  * them.
  */
+static int cap_lifts_body(struct _test_data_rdma *self, struct verbs *v,
+			  char *buf)
+{
+	struct ibv_mr *mr[2];
+
+	if (reg_pages(v, buf, 0, 3, 0, &mr[0]) || expect_all(self, 3, 0, 3))
+		return -1;
+	if (pins_set_memlock(1) || reg_pages(v, buf, 3, 2, 0, &mr[1]) ||
+	    expect_all(self, 5, 0, 5))
+		return -1;
+	if (dereg(&mr[0]) || dereg(&mr[1]) || expect_all(self, 0, 0, 0))
+		return -1;
+
+	return 0;
+}
+
 static int child_cap_lifts(struct _test_data_rdma *self)
 {
-	int ret = EXIT_FAILURE;
-	struct ibv_mr *mr[2];
-	struct verbs v;
-	char *buf;
-
-	buf = pins_buf_alloc(BUF_PAGES, true);
-	if (!buf)
-		return EXIT_FAILURE;
-	if (pins_set_memlock(0) || pins_cap_ipc_lock_effective() != 1 ||
-	    verbs_open(&v, &siw_dev))
-		goto out_buf;
-
-	if (reg_pages(&v, buf, 0, 3, 0, &mr[0]) || expect_all(self, 3, 0, 3))
-		goto out;
-	if (pins_set_memlock(1) || reg_pages(&v, buf, 3, 2, 0, &mr[1]) ||
-	    expect_all(self, 5, 0, 5))
-		goto out;
-	if (dereg(&mr[0]) || dereg(&mr[1]) || expect_all(self, 0, 0, 0))
-		goto out;
-
-	ret = EXIT_SUCCESS;
-out:
-	verbs_close(&v);
-out_buf:
-	pins_buf_free(buf, BUF_PAGES);
-
-	return ret;
+	return verbs_child(self, keep_cap_ipc_lock, 0, cap_lifts_body);
 }
 
 /*
@@ -1240,39 +1250,29 @@ TEST_F(rdma, cap_ipc_lock_lifts_rlimit)
  * Child of cap_ipc_lock_not_cgroup: as root with RLIMIT_MEMLOCK at 0, in a
  * cgroup whose pins.max is 4 pages.
  */
-static int child_cap_not_cgroup(struct _test_data_rdma *self)
+static int cap_not_cgroup_body(struct _test_data_rdma *self, struct verbs *v,
+			       char *buf)
 {
-	int ret = EXIT_FAILURE;
 	struct ibv_mr *mr;
-	struct verbs v;
-	char *buf;
-
-	buf = pins_buf_alloc(BUF_PAGES, true);
-	if (!buf)
-		return EXIT_FAILURE;
-	if (pins_set_memlock(0) || pins_cap_ipc_lock_effective() != 1 ||
-	    verbs_open(&v, &siw_dev))
-		goto out_buf;
 
 	/* Past the rlimit: CAP_IPC_LOCK lets it through. */
-	if (reg_pages(&v, buf, 0, 3, 0, &mr) || expect_all(self, 3, 0, 3))
-		goto out;
+	if (reg_pages(v, buf, 0, 3, 0, &mr) || expect_all(self, 3, 0, 3))
+		return -1;
 
 	/* Past pins.max: it doesn't, and pinned_vm stays. */
-	if (reg_pages(&v, buf, 3, 2, ENOMEM, NULL) ||
+	if (reg_pages(v, buf, 3, 2, ENOMEM, NULL) ||
 	    expect_all(self, 3, 0, 3))
-		goto out;
+		return -1;
 
 	if (dereg(&mr) || expect_all(self, 0, 0, 0))
-		goto out;
+		return -1;
 
-	ret = EXIT_SUCCESS;
-out:
-	verbs_close(&v);
-out_buf:
-	pins_buf_free(buf, BUF_PAGES);
+	return 0;
+}
 
-	return ret;
+static int child_cap_not_cgroup(struct _test_data_rdma *self)
+{
+	return verbs_child(self, keep_cap_ipc_lock, 0, cap_not_cgroup_body);
 }
 
 /* CAP_IPC_LOCK lifts RLIMIT_MEMLOCK but not pins.max. */
