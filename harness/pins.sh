@@ -13,13 +13,16 @@
 #   harness/pins.sh build      only build the kernel
 #   harness/pins.sh lint       rustfmt and checkpatch --strict on our code
 #   harness/pins.sh cross      compile what the guest's kernel does not build
+#   harness/pins.sh bench      instructions per charge path: vanilla, PINS=n, PINS=y
 #
 # Environment: PINS=y|n (build with CONFIG_CGROUP_PINS=n when n), CMD='...'
 # (run: a command to run in the guest instead of the demo), PINS_CACHE (where
 # the kernel package and tools are kept, default ~/.cache/pins), PINS_BUILD
 # (build tree, default build/ in the clone), PINS_TIMEOUT (guest timeout in
 # seconds), PINS_ACCEL=tcg|kvm|auto (default tcg), JOBS; for cross,
-# PINS_CROSS_ARCH (default: all) and PINS_CROSS_SRC (see "cross" below).
+# PINS_CROSS_ARCH (default: all) and PINS_CROSS_SRC (see "cross" below); for
+# bench, PINS_BENCH_KERNELS, PINS_BENCH_HEADERS and PINS_BENCH_ARGS (see
+# "bench" below).
 
 set -euo pipefail
 
@@ -34,8 +37,6 @@ n) VARIANT=nopins ;;
 *) echo "PINS must be y or n, not '$PINS'" >&2; exit 2 ;;
 esac
 SRC=$BUILD/src
-OBJ=$BUILD/obj-$VARIANT
-GUEST=$BUILD/guest-$VARIANT
 LOGS=$BUILD/logs
 JOBS=${JOBS:-$(nproc)}
 TOOLS=$CACHE/tools
@@ -55,11 +56,27 @@ export PATH="/usr/lib/llvm-14/bin:$TOOLS/bin:$PATH"
 # LLVM 19, whose clang rejects flags the LLVM 14 build passes.
 export LIBCLANG_PATH=/usr/lib/llvm-14/lib
 
-# Kbuild must use Debian's Rust toolchain (rustup's comes first in PATH on
-# some machines and does not match the library source Debian ships).
-KMAKE=(make -C "$SRC" O="$OBJ" LLVM=1 RUSTC=/usr/bin/rustc
-	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt
-	CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN="$TOOLS/bin/bindgen")
+# use_variant pins|nopins|vanilla: the kernel the stages below configure,
+# build and boot. pins and nopins (PINS=y and n) are built from our tree,
+# $SRC; vanilla (make bench only) from the pristine tree, which do_fetch
+# must have named first, and which the build, with O=, only reads.
+use_variant() {
+	VARIANT=$1
+	case "$VARIANT" in
+	pins) PINS=y KSRC=$SRC ;;
+	nopins) PINS=n KSRC=$SRC ;;
+	vanilla) PINS=n KSRC=$(cat "$BUILD/pristine") ;;
+	esac
+	OBJ=$BUILD/obj-$VARIANT
+	GUEST=$BUILD/guest-$VARIANT
+	# Kbuild must use Debian's Rust toolchain (rustup's comes first in
+	# PATH on some machines and does not match the library source Debian
+	# ships).
+	KMAKE=(make -C "$KSRC" O="$OBJ" LLVM=1 RUSTC=/usr/bin/rustc
+		RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt
+		CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN="$TOOLS/bin/bindgen")
+}
+use_variant "$VARIANT"
 
 # shellcheck source=harness/series.sh
 . "$HARNESS/series.sh"
@@ -219,21 +236,43 @@ do_prepare() {
 
 # ---------------------------------------------------------------- config
 
+# The Kconfig symbols only our series defines: vanilla's config is ours
+# without them.
+our_kconfig_symbols() {
+	local p
+	{
+		while read -r p; do
+			sed -n 's/^+\(menu\)\{0,1\}config \([A-Za-z0-9_]*\)$/\2/p' "$ROOT/patches/$p"
+		done < <(series_patches)
+		(cd "$ROOT" && overlay_files | grep -E '(^|/)Kconfig[^/]*$' |
+			xargs -r sed -n 's/^\(menu\)\{0,1\}config \([A-Za-z0-9_]*\)$/\2/p')
+	} | sort -u
+}
+
 do_config() {
-	local frag=$HARNESS/config/pins.config want sum
-	local variant_frag=$BUILD/variant-$VARIANT.config
-	if [ "$VARIANT" = nopins ]; then
-		printf '# CONFIG_CGROUP_PINS is not set\n# CONFIG_CGROUP_PINS_TEST_HOOK is not set\n' >"$variant_frag"
-	else
-		: >"$variant_frag"
-	fi
-	sum=$(cat "$frag" "$variant_frag" "$BUILD/src-version" | sha256sum | cut -d' ' -f1)
+	local frag=$HARNESS/config/pins.config want sum k
+	local variant_frag=$BUILD/variant-$VARIANT.config ver=$BUILD/src-version
+	case "$VARIANT" in
+	nopins)
+		printf '# CONFIG_CGROUP_PINS is not set\n# CONFIG_CGROUP_PINS_TEST_HOOK is not set\n' >"$variant_frag" ;;
+	vanilla)
+		# The pristine tree does not know these: olddefconfig drops
+		# them, and the check below expects them absent.
+		ver=$BUILD/package-version
+		for k in $(our_kconfig_symbols); do
+			echo "# CONFIG_$k is not set"
+		done >"$variant_frag"
+		[ -s "$variant_frag" ] || { echo "found no Kconfig symbol of ours in patches/"; return 1; }
+		;;
+	*) : >"$variant_frag" ;;
+	esac
+	sum=$(cat "$frag" "$variant_frag" "$ver" | sha256sum | cut -d' ' -f1)
 	if [ -f "$OBJ/.config" ] && [ "$(cat "$OBJ/.config-input" 2>/dev/null)" = "$sum" ]; then
 		echo "config unchanged"
 	else
 		mkdir -p "$OBJ"
 		"${KMAKE[@]}" tinyconfig
-		"$SRC/scripts/kconfig/merge_config.sh" -m -O "$OBJ" \
+		"$KSRC/scripts/kconfig/merge_config.sh" -m -O "$OBJ" \
 			"$OBJ/.config" "$frag" "$variant_frag"
 		"${KMAKE[@]}" olddefconfig
 		echo "$sum" >"$OBJ/.config-input"
@@ -274,6 +313,20 @@ do_build() {
 	fi
 	cp "$OBJ/arch/x86/boot/bzImage" "$BUILD/bzImage-$VARIANT"
 	"${KMAKE[@]}" -s kernelrelease >"$BUILD/kernelrelease-$VARIANT"
+}
+
+# The vanilla kernel of make bench: do_build on the pristine tree, which
+# must come out of it as it went in (it is shared by every clone).
+do_build_vanilla() {
+	local stamp=$OBJ/.build-start changed
+	mkdir -p "$OBJ"
+	touch "$stamp"
+	do_build
+	changed=$(find "$KSRC" -newer "$stamp" -print -quit)
+	if [ -n "$changed" ]; then
+		echo "the build wrote into the pristine tree $KSRC: $changed"
+		return 1
+	fi
 }
 
 # The guest's tests, built and installed the way kselftest builds and
@@ -363,8 +416,11 @@ add_rdma_userland() {
 	ln -s /usr/bin/ibv_rc_pingpong "$root/bin/ibv_rc_pingpong"
 }
 
-do_initramfs() {
-	local root=$GUEST/root
+# guest_root ROOT: the guest's busybox userland, its /init and scripts, and
+# an empty /tests, in ROOT (new). The guest's /init runs /cmd in
+# pins.mode=cmd.
+guest_root() {
+	local root=$1
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,run,tests,etc}
 	cp /bin/busybox "$root/bin/busybox"
@@ -373,6 +429,12 @@ do_initramfs() {
 	done
 	cp "$HARNESS/guest/init" "$root/init"
 	cp "$HARNESS/guest/"*.sh "$root/"
+	chmod +x "$root/init" "$root/"*.sh
+}
+
+do_initramfs() {
+	local root=$GUEST/root
+	guest_root "$root"
 	cp "$GUEST/tests/"* "$root/tests/"
 	cp -a "$GUEST/kselftest" "$root/kselftest"
 	# The installed test programs stay runnable from /tests by name too
@@ -383,7 +445,6 @@ do_initramfs() {
 		ln -s "${f#"$root"}" "$root/tests/$(basename "$f")"
 	done
 	add_rdma_userland "$root"
-	chmod +x "$root/init" "$root/"*.sh
 	printf '%s\n' "${CMD:-}" >"$root/cmd"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$GUEST/initramfs.cpio.gz"
 }
@@ -740,6 +801,268 @@ build_all() {
 	banner
 }
 
+# ---------------------------------------------------------------- bench
+
+# `make bench` (not part of `make check`): the instructions each charge
+# path costs, on the kernel with the controller (pins), on the same tree
+# without it (nopins) and on the pristine Debian tree built with the same
+# config minus our options (vanilla). Each kernel boots BENCH_BOOTS times
+# under QEMU TCG with -icount shift=0 on one vCPU, where one guest
+# nanosecond is one executed guest instruction, and runs
+# harness/bench/pins_bench, which prints the median instructions per
+# operation of each op in each cgroup layout; the table of the first boot
+# of each goes to the terminal and $LOGS/bench.txt, and the run fails if a
+# boot fails or two boots of a kernel disagree by more than
+# BENCH_AGREEMENT percent. The numbers are the output: no target is
+# checked here.
+#
+# What makes two boots agree to the instruction (measured on the
+# prototype; without any one of these they differ by up to 1 %):
+# -icount sleep=off (with sleep=on, the default, virtual time runs at the
+# host's pace while the guest idles, so the tick's phase differs from boot
+# to boot) and align=off; the RTC on the virtual clock from a fixed date;
+# nokaslr and, in the guest, no ASLR, so that every boot lays out kernel
+# and benchmark the same way; waiting for the switch from tsc-early to the
+# refined tsc clocksource before the first op; one vCPU; the median of
+# the repetitions (pins_bench explains why not the minimum).
+#
+# PINS_BENCH_KERNELS='vanilla=PATH nopins=PATH pins=PATH' (any of them)
+# boots those bzImages instead of building them; PINS_BENCH_HEADERS=DIR
+# are the uapi headers pins_bench is built against when the pins kernel
+# is not built here (the build's own otherwise; the system's if neither);
+# PINS_BENCH_ARGS are more arguments to pins_bench (-o OP,... -l LAYOUT,...
+# to run fewer, -r REPS).
+BENCH=$BUILD/bench
+BENCH_VARIANTS=(vanilla nopins pins)
+BENCH_BOOTS=2
+BENCH_AGREEMENT=0.01
+BENCH_ICOUNT=shift=0,sleep=off,align=off
+BENCH_RTC=base=2025-01-01T00:00:00,clock=vm
+
+# bench_given VARIANT: the bzImage PINS_BENCH_KERNELS names for it, if any.
+bench_given() {
+	local kv
+	for kv in ${PINS_BENCH_KERNELS:-}; do
+		if [ "${kv%%=*}" = "$1" ]; then
+			echo "${kv#*=}"
+			return
+		fi
+	done
+}
+
+bench_check_knobs() {
+	local kv
+	for kv in ${PINS_BENCH_KERNELS:-}; do
+		case "${kv%%=*}" in
+		vanilla | nopins | pins) ;;
+		*) die "PINS_BENCH_KERNELS: '$kv' is not vanilla=PATH, nopins=PATH or pins=PATH" ;;
+		esac
+		[ -f "${kv#*=}" ] || die "PINS_BENCH_KERNELS: no file ${kv#*=}"
+	done
+	[ -z "${PINS_BENCH_HEADERS:-}" ] || [ -f "$PINS_BENCH_HEADERS/linux/io_uring.h" ] ||
+		die "PINS_BENCH_HEADERS: no uapi headers in $PINS_BENCH_HEADERS"
+}
+
+# The benchmark, static, and the initramfs it runs in: the guest's root
+# (guest_root, without the test programs: pins_bench needs none of them)
+# with pins_bench in /tests.
+do_bench_prog() {
+	local hdr=$1 inc=()
+	if [ -n "$hdr" ]; then
+		inc=(-isystem "$hdr")
+		echo "uapi headers: $hdr"
+	else
+		echo "uapi headers: the system's (/usr/include)"
+	fi
+	mkdir -p "$BENCH"
+	gcc -static -O2 -Wall -Werror ${inc[@]+"${inc[@]}"} \
+		-o "$BENCH/pins_bench" "$HARNESS/bench/pins_bench.c" -luring
+	guest_root "$BENCH/root"
+	cp "$BENCH/pins_bench" "$BENCH/root/tests/"
+	cat >"$BENCH/root/cmd" <<EOC
+echo 0 >/proc/sys/kernel/randomize_va_space
+# The kernel starts on tsc-early and switches to the refined tsc about a
+# second after boot: no op may straddle the switch.
+cs=/sys/devices/system/clocksource/clocksource0/current_clocksource
+i=0
+while [ "\$(cat \$cs)" != tsc ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); done
+echo "# uname=\$(uname -r) clocksource=\$(cat \$cs)"
+/tests/pins_bench ${PINS_BENCH_ARGS:-}
+EOC
+	# The same bytes every time (order, times, inode numbers): what the
+	# kernel unpacks before the benchmark shifts the timeline the ops run
+	# in, and with it some rows by up to 0.2 % (measured).
+	find "$BENCH/root" -exec touch -h -d @0 {} +
+	(cd "$BENCH/root" && find . | LC_ALL=C sort |
+		cpio -o -H newc --reproducible --quiet | gzip -1 -n) >"$BENCH/initramfs.cpio.gz"
+}
+
+# bench_boot VARIANT BZIMAGE N: the Nth boot of a kernel; its console goes to
+# $LOGS/guest-bench-VARIANT-N.log, its op lines to $BENCH/VARIANT.N.txt.
+bench_boot() {
+	local variant=$1 image=$2 n=$3 log=$LOGS/guest-bench-$1-$3.log rc=0
+	echo "kernel: $image"
+	timeout --foreground "${PINS_TIMEOUT:-900}" \
+		qemu-system-x86_64 -accel tcg -icount "$BENCH_ICOUNT" \
+		-smp 1 -m 1024 -machine q35 -nographic -no-reboot \
+		-rtc "$BENCH_RTC" \
+		-kernel "$image" -initrd "$BENCH/initramfs.cpio.gz" \
+		-append "console=ttyS0 panic=-1 pins.mode=cmd nokaslr" \
+		</dev/null | tr -d '\r' >"$log" || rc=$?
+	if [ "$rc" -eq 124 ]; then
+		echo "ERROR: guest hung: no end after ${PINS_TIMEOUT:-900}s (log: $log)"
+		return 1
+	fi
+	if ! grep -q '^PINS-GUEST-END' "$log"; then
+		echo "ERROR: guest stopped before its end marker (log: $log)"
+		return 1
+	fi
+	check_guest_log "$log"
+	grep -E '^(op=|# )' "$log" >"$BENCH/$variant.$n.txt" || true
+	if ! grep -q '^op=' "$BENCH/$variant.$n.txt"; then
+		echo "ERROR: pins_bench printed no op line (log: $log)"
+		return 1
+	fi
+	grep -v '^op=' "$BENCH/$variant.$n.txt" || true
+	echo "$(grep -c '^op=.*ns_per_op=' "$BENCH/$variant.$n.txt") ops measured," \
+		"$(grep -c '^op=.*skipped=' "$BENCH/$variant.$n.txt") skipped"
+}
+
+# bench_table: the table of $BENCH/*.N.txt; fails if two boots of a kernel
+# disagree by more than BENCH_AGREEMENT percent or on which ops ran.
+bench_table() {
+	python3 - "$BENCH" "$BENCH_BOOTS" "$BENCH_AGREEMENT" "${BENCH_VARIANTS[@]}" <<'EOP'
+import sys
+
+bench, boots, limit, variants = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+names = {"vanilla": "vanilla", "nopins": "PINS=n", "pins": "PINS=y"}
+data = {}       # (variant, boot) -> {(op, layout): float or "skipped=..."}
+ops, layouts = [], []
+reps = None
+for v in variants:
+    for b in range(1, boots + 1):
+        d = {}
+        for line in open(f"{bench}/{v}.{b}.txt").read().splitlines():
+            if line.startswith("# pins_bench "):
+                kv = dict(f.split("=", 1) for f in line.split()[2:] if "=" in f)
+                reps = kv.get("reps", reps)
+            if not line.startswith("op="):
+                continue
+            kv = dict(f.split("=", 1) for f in line.split())
+            op, layout = kv["op"], kv["layout"]
+            if op not in ops:
+                ops.append(op)
+            if layout not in layouts:
+                layouts.append(layout)
+            d[(op, layout)] = float(kv["ns_per_op"]) if "ns_per_op" in kv \
+                else "skipped=" + kv.get("skipped", "?")
+        data[(v, b)] = d
+
+def cell(x):
+    return f"{x:.1f}" if isinstance(x, float) else "skip" if x else "-"
+
+base = variants[0]
+print(f"Instructions per operation (guest ns under QEMU -icount shift=0, one vCPU),")
+print(f"median of {reps} repetitions, first boot of each kernel; % against {names[base]}")
+print(f"(* : {names[base]} cannot run it, % against {names[variants[1]]}).")
+print()
+w = 12
+hdr = f"{'op':<18} {'layout':<9}" + "".join(f"{names[v]:>{w}}" for v in variants) \
+    + "".join(f"{'%' + names[v]:>{w}}" for v in variants[1:])
+print(hdr)
+print("-" * len(hdr))
+notes = set()
+for op in ops:
+    for layout in layouts:
+        key = (op, layout)
+        vals = [data[(v, 1)].get(key) for v in variants]
+        if all(x is None for x in vals):
+            continue
+        row = f"{op:<18} {layout:<9}" + "".join(f"{cell(x):>{w}}" for x in vals)
+        ref, mark = vals[0], " "
+        if not isinstance(ref, float):
+            ref, mark = vals[1], "*"
+        for i, x in enumerate(vals[1:], 1):
+            if isinstance(x, float) and isinstance(ref, float) and ref and \
+                    not (mark == "*" and i == 1):
+                row += f"{(x - ref) / ref * 100:>+{w - 2}.3f}%{mark}"
+            else:
+                row += f"{'-':>{w}}"
+        print(row)
+        for v, x in zip(variants, vals):
+            if isinstance(x, str):
+                notes.add(f"{names[v]}: {op}: {x}")
+if notes:
+    print()
+    print("Skipped:")
+    for n in sorted(notes):
+        print(f"  {n}")
+
+print()
+print(f"Boot-to-boot agreement ({boots} boots of each kernel): max relative difference over all rows")
+bad = False
+for v in variants:
+    worst, where, why = 0.0, None, ""
+    for b in range(2, boots + 1):
+        d1, db = data[(v, 1)], data[(v, b)]
+        for key in set(d1) | set(db):
+            x, y = d1.get(key), db.get(key)
+            if isinstance(x, float) and isinstance(y, float):
+                diff = abs(y - x) / x * 100 if x else (0.0 if x == y else float("inf"))
+                if diff > worst:
+                    worst, where = diff, key
+            elif x != y:
+                worst, where, why = float("inf"), key, f" ({x} / {y})"
+    ok = worst <= limit
+    bad |= not ok
+    at = f"  (at {where[0]} {where[1]}{why})" if where else ""
+    print(f"  {names[v]:<8} {worst:.4f} %{at}{'' if ok else f'  MORE THAN {limit} %'}")
+sys.exit(1 if bad else 0)
+EOP
+}
+
+cmd_bench() {
+	local v image hdr=${PINS_BENCH_HEADERS:-} n rc=0
+	local -A images=()
+	bench_check_knobs
+	stage deps do_deps
+	# The two kernels of our tree, as make check builds them.
+	for v in pins nopins; do
+		images[$v]=$(bench_given "$v")
+		[ -z "${images[$v]}" ] || continue
+		use_variant "$v"
+		build_all
+		images[$v]=$BUILD/bzImage-$v
+		[ "$v" = pins ] && hdr=$OBJ/usr/include
+	done
+	# The pristine tree, same config minus our options.
+	images[vanilla]=$(bench_given vanilla)
+	if [ -z "${images[vanilla]}" ]; then
+		stage fetch do_fetch
+		use_variant vanilla
+		stage config-vanilla do_config
+		stage build-vanilla do_build_vanilla
+		say "vanilla: $PKG $(cat "$BUILD/package-version") ($(cat "$BUILD/kernelrelease-vanilla")), pristine, without our options"
+		images[vanilla]=$BUILD/bzImage-vanilla
+	fi
+	for v in "${BENCH_VARIANTS[@]}"; do
+		say "$v: ${images[$v]}"
+	done
+	stage bench-prog do_bench_prog "$hdr"
+	rm -f "$BENCH"/*.[0-9]*.txt
+	for v in "${BENCH_VARIANTS[@]}"; do
+		for n in $(seq 1 "$BENCH_BOOTS"); do
+			stage "bench-$v-$n" bench_boot "$v" "${images[$v]}" "$n"
+		done
+	done
+	bench_table >"$LOGS/bench.txt" || rc=$?
+	echo
+	cat "$LOGS/bench.txt"
+	echo
+	say "table: $LOGS/bench.txt; consoles: $LOGS/guest-bench-*.log"
+	return "$rc"
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_run() {
@@ -808,6 +1131,7 @@ prepare) stage deps do_deps; stage fetch do_fetch; stage prepare do_prepare; sta
 build) build_all ;;
 lint) stage deps do_deps; stage fetch do_fetch; stage prepare do_prepare; stage lint do_lint ;;
 cross) cmd_cross ;;
+bench) cmd_bench ;;
 rustdoc) build_all; stage rustdoc do_rustdoc ;;
 patches) stage deps do_deps; stage fetch do_fetch; stage patches do_patches; cat "$LOGS/patches.log" ;;
 bisect-check)
