@@ -19,26 +19,10 @@
 #include <linux/sched/user.h>
 #include <linux/vm_account.h>
 
-/**
- * vm_account_init() - set up a vm_account
- * @acct: the vm_account, usually embedded in the object that will pin
- * @source: what pins through @acct, for pins.stat
- * @task: the task whose pins cgroup is charged, and whose RLIMIT_MEMLOCK
- *	applies to charges a kernel thread makes; with %VM_ACCOUNT_TASK also
- *	whose mm->pinned_vm is charged
- * @user: with %VM_ACCOUNT_USER, the user whose locked_vm is charged;
- *	ignored otherwise
- * @flags: &enum vm_account_flags
- *
- * Takes references on the pins cgroup of @task as of now and on what the
- * rlimit side needs: @task, and its mm (mmgrab(), not the address space)
- * or @user; vm_account_release() drops them. A kernel thread has no mm: a
- * %VM_ACCOUNT_TASK account then charges the pins cgroup only, as does a
- * %VM_ACCOUNT_CGROUP one.
- */
-void vm_account_init(struct vm_account *acct, enum pins_source source,
-		     struct task_struct *task, struct user_struct *user,
-		     enum vm_account_flags flags)
+/* vm_account_init() of an account that is not inert (vm_account_inert()). */
+void __vm_account_init(struct vm_account *acct, enum pins_source source,
+		       struct task_struct *task, struct user_struct *user,
+		       enum vm_account_flags flags)
 {
 	acct->task = NULL;
 	acct->mm = NULL;
@@ -61,7 +45,7 @@ void vm_account_init(struct vm_account *acct, enum pins_source source,
 	acct->source = source;
 	atomic_long_set(&acct->pinned, 0);
 }
-EXPORT_SYMBOL_GPL(vm_account_init);
+EXPORT_SYMBOL_GPL(__vm_account_init);
 
 /**
  * vm_account_init_current() - set up a vm_account for the current task
@@ -170,23 +154,8 @@ static unsigned long vm_account_limit(struct vm_account *acct)
 	return task_rlimit(task, RLIMIT_MEMLOCK) >> PAGE_SHIFT;
 }
 
-/**
- * vm_account_pinned() - charge pinned pages
- * @acct: the vm_account
- * @npages: number of pages about to be pinned
- *
- * Charges @npages to the rlimit counter and to the pins cgroup captured by
- * vm_account_init(), all or nothing. The rlimit is checked against the
- * caller's RLIMIT_MEMLOCK (a kernel thread's charge, against that of the
- * task the account was set up for) unless the caller has CAP_IPC_LOCK (and
- * the account no %VM_ACCOUNT_NOCAP) or the account has %VM_ACCOUNT_BYPASS;
- * the pins cgroup's limits always apply.
- * Every call charges, even for pages that are already pinned.
- *
- * Return: 0, or -ENOMEM if either limit refused the charge (or @npages is
- * absurd); nothing is charged then.
- */
-int vm_account_pinned(struct vm_account *acct, unsigned long npages)
+/* vm_account_pinned() of an account that is not inert (vm_account_inert()). */
+int __vm_account_pinned(struct vm_account *acct, unsigned long npages)
 {
 	unsigned long limit = ULONG_MAX;
 
@@ -206,17 +175,10 @@ int vm_account_pinned(struct vm_account *acct, unsigned long npages)
 	atomic_long_add(npages, &acct->pinned);
 	return 0;
 }
-EXPORT_SYMBOL_GPL(vm_account_pinned);
+EXPORT_SYMBOL_GPL(__vm_account_pinned);
 
-/**
- * vm_unaccount_pinned() - return pages charged by vm_account_pinned()
- * @acct: the vm_account that charged them
- * @npages: number of pages unpinned
- *
- * Never fails. Returning more than was charged is a bug: it is reported
- * once and the counters are clamped at zero.
- */
-void vm_unaccount_pinned(struct vm_account *acct, unsigned long npages)
+/* vm_unaccount_pinned() of an account that is not inert (vm_account_inert()). */
+void __vm_unaccount_pinned(struct vm_account *acct, unsigned long npages)
 {
 	if (!npages)
 		return;
@@ -224,17 +186,10 @@ void vm_unaccount_pinned(struct vm_account *acct, unsigned long npages)
 	pins_cgroup_uncharge(acct->pins, acct->source, npages);
 	vm_account_lower_long(&acct->pinned, npages);
 }
-EXPORT_SYMBOL_GPL(vm_unaccount_pinned);
+EXPORT_SYMBOL_GPL(__vm_unaccount_pinned);
 
-/**
- * vm_account_release() - drop the references of a vm_account
- * @acct: the vm_account
- *
- * Call once everything charged through @acct has been returned. Charges
- * still outstanding are a bug of the caller: they are reported once and
- * returned, so that no cgroup or counter leaks them.
- */
-void vm_account_release(struct vm_account *acct)
+/* vm_account_release() of an account that is not inert (vm_account_inert()). */
+void __vm_account_release(struct vm_account *acct)
 {
 	long left = atomic_long_read(&acct->pinned);
 
@@ -252,4 +207,4 @@ void vm_account_release(struct vm_account *acct)
 	acct->mm = NULL;
 	acct->task = NULL;
 }
-EXPORT_SYMBOL_GPL(vm_account_release);
+EXPORT_SYMBOL_GPL(__vm_account_release);

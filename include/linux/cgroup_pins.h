@@ -9,6 +9,7 @@
 #define _LINUX_CGROUP_PINS_H
 
 #include <linux/errno.h>
+#include <linux/percpu.h>
 #include <linux/types.h>
 
 struct cgroup_subsys_state;
@@ -73,6 +74,37 @@ struct pins_cgroup *pins_cgroup_get(struct task_struct *task);
  */
 void pins_cgroup_put(struct pins_cgroup *pins);
 
+/* The root's own counts by source, per CPU (kernel/cgroup/pins/charge.c). */
+struct pins_root_stat {
+	long pages[NR_PINS_SOURCES];
+};
+
+DECLARE_PER_CPU(struct pins_root_stat, pins_root_stat);
+
+/**
+ * pins_cgroup_root_add() - charge pages to the root cgroup, or return them
+ * @source: what pins the pages, for pins.stat
+ * @npages: number of pages; negative to return them
+ *
+ * For a caller that knows its charge goes to the root (pins_cgroup_is_root()),
+ * which has no limit: what pins_cgroup_try_charge() and
+ * pins_cgroup_uncharge() do for the root, inline. @source must be valid.
+ */
+static inline void pins_cgroup_root_add(enum pins_source source, long npages)
+{
+	this_cpu_add(pins_root_stat.pages[source], npages);
+}
+
+/**
+ * pins_cgroup_is_root() - whether a pins cgroup is the root cgroup's
+ * @pins: a pins cgroup the caller holds a reference on
+ *
+ * The root has no limit: a charge to it never fails.
+ *
+ * Return: true if @pins is the root's.
+ */
+bool pins_cgroup_is_root(struct pins_cgroup *pins);
+
 /**
  * pins_cgroup_try_charge() - charge pinned pages to a pins cgroup
  * @pins: a pins cgroup the caller holds a reference on, or NULL
@@ -128,6 +160,20 @@ void mm_locked_pins_init(struct mm_struct *mm, struct task_struct *owner);
 void mm_locked_pins_move(struct task_struct *task, struct pins_cgroup *dst);
 
 /*
+ * For the controller (kernel/cgroup/pins/): pins_cgroup_try_charge() and
+ * pins_cgroup_uncharge() count the pages of a charge to the root in the
+ * root's own per-CPU counters and pass every other charge to these, the
+ * controller's; pins_root_add() and pins_root_sum() are those counters, by
+ * source.
+ */
+int __pins_cgroup_try_charge(struct pins_cgroup *pins,
+			     enum pins_source source, unsigned long npages);
+void __pins_cgroup_uncharge(struct pins_cgroup *pins, enum pins_source source,
+			    unsigned long npages);
+void pins_root_add(enum pins_source source, s64 pages);
+s64 pins_root_sum(enum pins_source source);
+
+/*
  * For the controller: reports a charge of @npages for @source to @charged
  * that the pins.max of @limiter (@charged or an ancestor), at @limit pages
  * with @usage pages charged, refused. Logs a line if @first is set, the
@@ -148,6 +194,11 @@ static inline struct pins_cgroup *pins_cgroup_get(struct task_struct *task)
 
 static inline void pins_cgroup_put(struct pins_cgroup *pins)
 {
+}
+
+static inline bool pins_cgroup_is_root(struct pins_cgroup *pins)
+{
+	return false;
 }
 
 static inline int pins_cgroup_try_charge(struct pins_cgroup *pins,

@@ -67,14 +67,109 @@ struct vm_account {
 	atomic_long_t pinned;
 };
 
-void vm_account_init(struct vm_account *acct, enum pins_source source,
-		     struct task_struct *task, struct user_struct *user,
-		     enum vm_account_flags flags);
+void __vm_account_init(struct vm_account *acct, enum pins_source source,
+		       struct task_struct *task, struct user_struct *user,
+		       enum vm_account_flags flags);
 void vm_account_init_current(struct vm_account *acct,
 			     enum pins_source source);
-int vm_account_pinned(struct vm_account *acct, unsigned long npages);
-void vm_unaccount_pinned(struct vm_account *acct, unsigned long npages);
-void vm_account_release(struct vm_account *acct);
+int __vm_account_pinned(struct vm_account *acct, unsigned long npages);
+void __vm_unaccount_pinned(struct vm_account *acct, unsigned long npages);
+void __vm_account_release(struct vm_account *acct);
+
+/*
+ * Without the pins controller, an account that charges only the cgroup
+ * (%VM_ACCOUNT_CGROUP) has nothing to do: the calls below on it come down
+ * to a test of its flags, so that its site costs what it did before the
+ * controller, and vm_account_charged() stays 0.
+ */
+static inline bool vm_account_inert(enum vm_account_flags flags)
+{
+	return !IS_ENABLED(CONFIG_CGROUP_PINS) && (flags & VM_ACCOUNT_CGROUP);
+}
+
+/**
+ * vm_account_init() - set up a vm_account
+ * @acct: the vm_account, usually embedded in the object that will pin
+ * @source: what pins through @acct, for pins.stat
+ * @task: the task whose pins cgroup is charged, and whose RLIMIT_MEMLOCK
+ *	applies to charges a kernel thread makes; with %VM_ACCOUNT_TASK also
+ *	whose mm->pinned_vm is charged
+ * @user: with %VM_ACCOUNT_USER, the user whose locked_vm is charged;
+ *	ignored otherwise
+ * @flags: &enum vm_account_flags
+ *
+ * Takes references on the pins cgroup of @task as of now and on what the
+ * rlimit side needs: @task, and its mm (mmgrab(), not the address space)
+ * or @user; vm_account_release() drops them. A kernel thread has no mm: a
+ * %VM_ACCOUNT_TASK account then charges the pins cgroup only, as does a
+ * %VM_ACCOUNT_CGROUP one.
+ */
+static inline void vm_account_init(struct vm_account *acct,
+				   enum pins_source source,
+				   struct task_struct *task,
+				   struct user_struct *user,
+				   enum vm_account_flags flags)
+{
+	if (vm_account_inert(flags)) {
+		acct->flags = flags;
+		atomic_long_set(&acct->pinned, 0);
+		return;
+	}
+	__vm_account_init(acct, source, task, user, flags);
+}
+
+/**
+ * vm_account_pinned() - charge pinned pages
+ * @acct: the vm_account
+ * @npages: number of pages about to be pinned
+ *
+ * Charges @npages to the rlimit counter and to the pins cgroup captured by
+ * vm_account_init(), all or nothing. The rlimit is checked against the
+ * caller's RLIMIT_MEMLOCK (a kernel thread's charge, against that of the
+ * task the account was set up for) unless the caller has CAP_IPC_LOCK (and
+ * the account no %VM_ACCOUNT_NOCAP) or the account has %VM_ACCOUNT_BYPASS;
+ * the pins cgroup's limits always apply.
+ * Every call charges, even for pages that are already pinned.
+ *
+ * Return: 0, or -ENOMEM if either limit refused the charge (or @npages is
+ * absurd); nothing is charged then.
+ */
+static inline int vm_account_pinned(struct vm_account *acct,
+				    unsigned long npages)
+{
+	if (vm_account_inert(acct->flags))
+		return 0;
+	return __vm_account_pinned(acct, npages);
+}
+
+/**
+ * vm_unaccount_pinned() - return pages charged by vm_account_pinned()
+ * @acct: the vm_account that charged them
+ * @npages: number of pages unpinned
+ *
+ * Never fails. Returning more than was charged is a bug: it is reported
+ * once and the counters are clamped at zero.
+ */
+static inline void vm_unaccount_pinned(struct vm_account *acct,
+				       unsigned long npages)
+{
+	if (!vm_account_inert(acct->flags))
+		__vm_unaccount_pinned(acct, npages);
+}
+
+/**
+ * vm_account_release() - drop the references of a vm_account
+ * @acct: the vm_account
+ *
+ * Call once everything charged through @acct has been returned. Charges
+ * still outstanding are a bug of the caller: they are reported once and
+ * returned, so that no cgroup or counter leaks them.
+ */
+static inline void vm_account_release(struct vm_account *acct)
+{
+	if (!vm_account_inert(acct->flags))
+		__vm_account_release(acct);
+}
 
 /**
  * vm_account_charged() - the pages charged through a vm_account

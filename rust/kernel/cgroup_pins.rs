@@ -35,3 +35,38 @@ pub fn move_locked_memory<S: Subsystem>(task: &Task, dst: ARef<Css<S>>) {
     // function takes over the reference that `ARef::into_raw()` gave up.
     unsafe { bindings::mm_locked_pins_move(task.0.get(), dst.as_ptr()) };
 }
+
+/// Adds `pages` (a negative number removes them) to the pins charged to the
+/// root cgroup itself for source `source`, an index of `enum pins_source`.
+///
+/// The root's own counts are per-CPU counters in C, which the C entry points
+/// of the charge path update without calling into the controller; the
+/// controller uses this for the charges it makes to the root (moves), so
+/// that both count in the same place.
+pub fn root_add(source: usize, pages: i64) {
+    let Some(source) = root_source(source) else {
+        return;
+    };
+    // SAFETY: `source` is a valid `enum pins_source` (checked above); the
+    // function only changes the current CPU's counter.
+    unsafe { bindings::pins_root_add(source, pages) };
+}
+
+/// The pins charged to the root cgroup itself for source `source` (an index
+/// of `enum pins_source`), added up over every CPU. Concurrent charges and
+/// returns on several CPUs may leave it negative for a moment.
+pub fn root_sum(source: usize) -> i64 {
+    let Some(source) = root_source(source) else {
+        return 0;
+    };
+    // SAFETY: `source` is a valid `enum pins_source` (checked above); the
+    // function only reads the per-CPU counters.
+    unsafe { bindings::pins_root_sum(source) }
+}
+
+/// `source` as an `enum pins_source`, if it is one.
+fn root_source(source: usize) -> Option<bindings::pins_source> {
+    bindings::pins_source::try_from(source)
+        .ok()
+        .filter(|source| *source < bindings::pins_source_NR_PINS_SOURCES)
+}

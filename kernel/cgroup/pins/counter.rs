@@ -94,6 +94,7 @@ impl Level {
     }
 
     /// Records `usage` as reached.
+    #[inline]
     fn reached(&self, usage: u64) {
         // Reading first keeps the steady state free of atomic writes.
         if usage > self.peak.load(Ordering::Relaxed) {
@@ -119,6 +120,7 @@ impl Level {
     /// `depth` is this level's position in the charge, for the refusal.
     ///
     /// Does not record a peak: [`try_charge`] does once every level accepted.
+    #[inline]
     fn try_raise(&self, pages: u64, ceiling: u64, depth: usize) -> Result<(), Refusal> {
         let mut usage = self.usage.load(Ordering::Relaxed);
         let new = loop {
@@ -163,6 +165,7 @@ impl Level {
     /// Lowers the usage by `pages`, clamping at zero. Returns `false` if the
     /// usage was below `pages`, which means the caller returns more than it
     /// charged.
+    #[inline]
     fn lower(&self, pages: u64) -> bool {
         let old = self
             .usage
@@ -193,6 +196,7 @@ pub enum Refusal {
 /// records the usage it reached. On failure no level is changed (and no peak
 /// moved); the error names the first level whose limit refused, or says that
 /// the count would take a usage above `ceiling`.
+#[inline]
 pub fn try_charge<'a, I>(levels: I, pages: u64, ceiling: u64) -> Result<(), Refusal>
 where
     I: IntoIterator<Item = &'a Level>,
@@ -238,6 +242,7 @@ where
 /// level held fewer than `pages`: the caller returned more than it charged,
 /// which is a bug the caller reports; the level was clamped at zero.
 #[must_use]
+#[inline]
 pub fn uncharge<'a, I>(levels: I, pages: u64) -> bool
 where
     I: IntoIterator<Item = &'a Level>,

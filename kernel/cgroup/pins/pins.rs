@@ -20,11 +20,11 @@
 //! whole host in `pins.current` and `pins.stat`, its own tasks' charges
 //! included, without a shared counter on every pinning path: the root has
 //! no limit, no level in the hierarchical counter and no `pins.peak`.
+//! The root's own counts are kept in C (`charge.c`), whose entry points
+//! count a charge to the root without calling into this file and pass every
+//! other one to [`__pins_cgroup_try_charge`] and [`__pins_cgroup_uncharge`].
 
-use core::{
-    ptr::{self, NonNull},
-    sync::atomic::{AtomicU64, Ordering},
-};
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     bindings, c_str,
     cgroup::{
@@ -32,7 +32,6 @@ use kernel::{
         TaskSet,
     },
     cgroup_pins,
-    error::from_result,
     ffi::{c_int, c_ulong},
     page::PAGE_SHIFT,
     percpu_counter::PercpuCounters,
@@ -40,8 +39,6 @@ use kernel::{
     seq_file::SeqFile,
     seq_print,
     str::CStr,
-    task::Task,
-    types::ARef,
     warn_on_once,
 };
 
@@ -83,6 +80,7 @@ const SOURCES: [&CStr; NR_SOURCES] = [
 /// The source a C caller names, as an index into [`SOURCES`]. A value that
 /// is not a source is a bug of the caller: it is reported once and counted
 /// as `other`, so that the charge and its return still balance.
+#[inline]
 fn source(source: bindings::pins_source) -> usize {
     match usize::try_from(source) {
         Ok(index) if index < NR_SOURCES => index,
@@ -145,6 +143,7 @@ impl Subsystem for Pins {
 
 /// The levels a charge to `css` goes to: `css` and its ancestors, not the
 /// root.
+#[inline]
 fn levels(css: &Css<Pins>) -> impl Iterator<Item = &Level> + Clone {
     css.ancestors()
         .take_while(|css| !css.is_root())
@@ -188,12 +187,17 @@ fn record_refusal(css: &Css<Pins>, depth: usize, source: usize, pages: u64) {
 
 /// Adds `pages` (removes them if `remove`) to `css`'s own count for
 /// `source`.
+#[inline]
 fn count(css: &Css<Pins>, source: usize, pages: u64, remove: bool) {
     // No count reaches `i64::MAX` pages: the hierarchical counter stops at
     // `CEILING`.
     let pages = i64::try_from(pages).unwrap_or(i64::MAX);
-    css.stat
-        .add_local(source, if remove { -pages } else { pages });
+    let pages = if remove { -pages } else { pages };
+    if css.is_root() {
+        cgroup_pins::root_add(source, pages);
+    } else {
+        css.stat.add_local(source, pages);
+    }
 }
 
 /// The pages charged to `css`'s subtree by source, added up over its
@@ -203,7 +207,12 @@ fn subtree_stat(css: &Css<Pins>) -> [u64; NR_SOURCES] {
     let mut sums = [0i64; NR_SOURCES];
     css.for_each_descendant(|css| {
         for (index, sum) in sums.iter_mut().enumerate() {
-            *sum = sum.saturating_add(css.stat.sum(index));
+            let pages = if css.is_root() {
+                cgroup_pins::root_sum(index)
+            } else {
+                css.stat.sum(index)
+            };
+            *sum = sum.saturating_add(pages);
         }
     });
     sums.map(|sum| u64::try_from(sum).unwrap_or(0))
@@ -249,6 +258,7 @@ fn try_charge(pins: &Css<Pins>, source: usize, pages: u64) -> Result {
 }
 
 /// A page count from C, saturated to the counter's width.
+#[inline]
 fn pages(npages: c_ulong) -> u64 {
     u64::try_from(npages).unwrap_or(u64::MAX)
 }
@@ -413,60 +423,28 @@ unsafe fn borrow<'a>(pins: *mut bindings::pins_cgroup) -> Option<&'a Css<Pins>> 
     Some(unsafe { Css::from_raw(pins.cast()) })
 }
 
-/// Returns the pins cgroup of `task` with a reference held.
-///
-/// # Safety
-///
-/// `task` must point to a valid task.
-#[no_mangle]
-pub unsafe extern "C" fn pins_cgroup_get(
-    task: *mut bindings::task_struct,
-) -> *mut bindings::pins_cgroup {
-    // SAFETY: `task` is valid for the call (function safety requirement) and
-    // `Task` is a transparent wrapper of `struct task_struct`.
-    let task = unsafe { &*task.cast::<Task>() };
-    match Css::<Pins>::of_task(task) {
-        Some(pins) => ARef::into_raw(pins).as_ptr().cast(),
-        None => ptr::null_mut(),
-    }
-}
-
-/// Puts a reference returned by [`pins_cgroup_get`].
-///
-/// # Safety
-///
-/// `pins` must be null or a pins cgroup returned by [`pins_cgroup_get`]
-/// whose reference the caller gives up: it must not use `pins` afterwards.
-#[no_mangle]
-pub unsafe extern "C" fn pins_cgroup_put(pins: *mut bindings::pins_cgroup) {
-    if let Some(pins) = NonNull::new(pins.cast::<Css<Pins>>()) {
-        // SAFETY: `pins` is a css of `Pins` on which the caller owns a
-        // reference and gives it up (function safety requirement); the
-        // `ARef` takes it over and puts it when dropped.
-        drop(unsafe { ARef::from_raw(pins) });
-    }
-}
-
 /// Charges `npages` for source `src` to `pins` and its ancestors, all or
-/// nothing.
+/// nothing; `pins_cgroup_try_charge()` (`charge.c`) calls it for every
+/// cgroup but the root.
 ///
 /// # Safety
 ///
 /// `pins` must be null or a pins cgroup that the caller holds a reference
 /// on.
 #[no_mangle]
-pub unsafe extern "C" fn pins_cgroup_try_charge(
+pub unsafe extern "C" fn __pins_cgroup_try_charge(
     pins: *mut bindings::pins_cgroup,
     src: bindings::pins_source,
     npages: c_ulong,
 ) -> c_int {
-    from_result(|| {
-        // SAFETY: Guaranteed by the function safety requirement.
-        if let Some(pins) = unsafe { borrow(pins) } {
-            try_charge(pins, source(src), pages(npages))?;
-        }
-        Ok(0)
-    })
+    // SAFETY: Guaranteed by the function safety requirement.
+    let Some(pins) = (unsafe { borrow(pins) }) else {
+        return 0;
+    };
+    match try_charge(pins, source(src), pages(npages)) {
+        Ok(()) => 0,
+        Err(err) => err.to_errno(),
+    }
 }
 
 /// Moves `npages` from `from` to `dst` without checking limits; see
@@ -502,14 +480,16 @@ pub unsafe extern "C" fn pins_cgroup_move(
     }
 }
 
-/// Returns `npages` charged for source `src` by [`pins_cgroup_try_charge`].
+/// Returns `npages` charged for source `src` by [`__pins_cgroup_try_charge`];
+/// `pins_cgroup_uncharge()` (`charge.c`) calls it for every cgroup but the
+/// root.
 ///
 /// # Safety
 ///
 /// `pins` must be null or a pins cgroup that the caller holds a reference
 /// on.
 #[no_mangle]
-pub unsafe extern "C" fn pins_cgroup_uncharge(
+pub unsafe extern "C" fn __pins_cgroup_uncharge(
     pins: *mut bindings::pins_cgroup,
     src: bindings::pins_source,
     npages: c_ulong,

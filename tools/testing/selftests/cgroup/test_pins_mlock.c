@@ -2212,6 +2212,175 @@ cleanup:
 }
 
 /*
+ * Child of test_migration_root(): locks 16 pages in the root cgroup; moved
+ * into a cgroup with room for 24, locks 8 more and is refused a 25th; moved
+ * back to the root, unlocks them all.
+ */
+static int child_root_move(const char *cgroup, int sock, void *arg)
+{
+	char *buf;
+
+	buf = buf_map(32);
+	if (!buf || lock_pages(buf, 0, 16, 0) || vmlck_expect(0, 16) ||
+	    msg_send(sock, 'L') || msg_recv(sock, 'M'))
+		return EXIT_FAILURE;
+	if (lock_pages(buf, 16, 8, 0) || lock_pages(buf, 24, 1, ENOMEM) ||
+	    vmlck_expect(0, 24) || msg_send(sock, 'C') || msg_recv(sock, 'R'))
+		return EXIT_FAILURE;
+	if (unlock_pages(buf, 0, 24) || vmlck_expect(0, 0) ||
+	    msg_send(sock, 'U') || msg_recv(sock, 'X'))
+		return EXIT_FAILURE;
+
+	return EXIT_SUCCESS;
+}
+
+/*
+ * A process whose locked memory is charged to the root (which has no limit,
+ * and is charged as memory is locked) takes the charge along into a cgroup,
+ * where that cgroup's limit applies to what it locks next, and back.
+ */
+static int test_migration_root(const char *root)
+{
+	char *parent = NULL, *cg = NULL;
+	struct peer peer = PEER_INIT;
+	struct pins_usage base;
+	int ret;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	if (pins_create_pair(root, "pins_mlock_root_move", &parent, &cg) ||
+	    pins_set_max(cg, 24) || pins_usage_read(root, &base))
+		goto cleanup;
+
+	if (spawn(root, child_root_move, NULL, &peer) ||
+	    msg_recv(peer.sock, 'L'))
+		goto cleanup;
+	if (sources_expect(root, &base, 16, 0, 0) || cur_expect(parent, 0) ||
+	    vmlck_expect(peer.pid, 16))
+		goto cleanup;
+
+	if (cg_enter(cg, peer.pid)) {
+		ksft_print_msg("can't move %d to %s\n", peer.pid, cg);
+		goto cleanup;
+	}
+	if (stat_expect(cg, root, &base, 16, 0, 0) || cur_expect(parent, 16))
+		goto cleanup;
+	if (msg_send(peer.sock, 'M') || msg_recv(peer.sock, 'C'))
+		goto cleanup;
+	if (stat_expect(cg, root, &base, 24, 0, 0) ||
+	    pins_events_expect(cg, 1, 1))
+		goto cleanup;
+
+	if (cg_enter(root, peer.pid)) {
+		ksft_print_msg("can't move %d to %s\n", peer.pid, root);
+		goto cleanup;
+	}
+	if (cur_expect(cg, 0) || cur_expect(parent, 0) ||
+	    sources_expect(root, &base, 24, 0, 0))
+		goto cleanup;
+	if (msg_send(peer.sock, 'R') || msg_recv(peer.sock, 'U'))
+		goto cleanup;
+	if (sources_expect(root, &base, 0, 0, 0) || cur_expect(cg, 0))
+		goto cleanup;
+
+	if (msg_send(peer.sock, 'X') || peer_reap(&peer))
+		goto cleanup;
+
+	ret = KSFT_PASS;
+
+cleanup:
+	peer_kill(&peer);
+	cg_enter_current(root);
+	pins_destroy_pair(root, &parent, &cg);
+
+	return ret;
+}
+
+/*
+ * In the root cgroup, locked memory is charged as it is locked, without
+ * the reservations a limited cgroup makes: through mlock(), MAP_LOCKED,
+ * mremap() of locked memory (grown, moved, shrunk), munmap() and
+ * munlock(), the root's mlock count follows VmLck exactly, back to where it
+ * started.
+ */
+static int test_root_exact(const char *root)
+{
+	struct pins_usage base;
+	char *buf = NULL, *map = MAP_FAILED, *moved;
+	long vmlck;
+	int ret;
+
+	ret = pins_prepare(root);
+	if (ret != KSFT_PASS)
+		return ret;
+	ret = KSFT_FAIL;
+
+	vmlck = vmlck_pages(0);
+	if (vmlck || cg_enter_current(root) || pins_usage_read(root, &base)) {
+		ksft_print_msg("VmLck %ld: must start with nothing locked\n",
+			       vmlck);
+		goto out;
+	}
+
+	buf = buf_map(16);
+	if (!buf || lock_pages(buf, 0, 8, 0) ||
+	    sources_expect(root, &base, 8, 0, 0) || vmlck_expect(0, 8))
+		goto out;
+
+	map = mmap(NULL, 4 * page_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, -1, 0);
+	if (map == MAP_FAILED) {
+		ksft_print_msg("mmap(MAP_LOCKED): %s\n", strerror(errno));
+		goto out;
+	}
+	if (sources_expect(root, &base, 12, 0, 0) || vmlck_expect(0, 12))
+		goto out;
+
+	/* Grown, wherever it has to move to: 12 locked pages. */
+	moved = mremap(map, 4 * page_size, 12 * page_size, MREMAP_MAYMOVE);
+	if (moved == MAP_FAILED) {
+		ksft_print_msg("mremap grow: %s\n", strerror(errno));
+		goto out;
+	}
+	map = moved;
+	if (sources_expect(root, &base, 20, 0, 0) || vmlck_expect(0, 20))
+		goto out;
+
+	/* Shrunk back to 2 pages. */
+	moved = mremap(map, 12 * page_size, 2 * page_size, 0);
+	if (moved == MAP_FAILED) {
+		ksft_print_msg("mremap shrink: %s\n", strerror(errno));
+		goto out;
+	}
+	if (sources_expect(root, &base, 10, 0, 0) || vmlck_expect(0, 10))
+		goto out;
+
+	/* Half of the mlock()ed pages unmapped, the rest unlocked. */
+	if (unmap_pages(buf, 4, 4) || sources_expect(root, &base, 6, 0, 0) ||
+	    unlock_pages(buf, 0, 4) || sources_expect(root, &base, 2, 0, 0))
+		goto out;
+	if (munmap(map, 2 * page_size)) {
+		ksft_print_msg("munmap: %s\n", strerror(errno));
+		goto out;
+	}
+	map = MAP_FAILED;
+	if (sources_expect(root, &base, 0, 0, 0) || vmlck_expect(0, 0))
+		goto out;
+
+	ret = KSFT_PASS;
+out:
+	if (map != MAP_FAILED)
+		munmap(map, 12 * page_size);
+	if (buf)
+		munmap(buf, 16 * page_size);
+
+	return ret;
+}
+
+/*
  * Child of test_migration_vfork(): locks 16 pages, then vfork()s. The vfork
  * child, which runs on this process's mm, sends its pid and waits to be
  * killed; then the lock must still be charged here.
@@ -3950,6 +4119,8 @@ static const struct pins_test tests[] = {
 	T(test_cgroup_lesser),
 	T(test_cap_ipc_lock_bypasses_rlimit_only),
 	T(test_migration),
+	T(test_migration_root),
+	T(test_root_exact),
 	T(test_migration_vfork),
 	T(test_shared_mm_clone_vm),
 	T(test_clone_vfork_own_mm),
