@@ -112,7 +112,7 @@ APT_PKGS=(make gcc libc6-dev git xz-utils cpio gzip bc flex bison
 	clang-14 lld-14 llvm-14 libclang-14-dev
 	rustc-web rust-web-src rust-web-clippy rustfmt-web cargo-web
 	busybox-static qemu-system-x86 libcap-dev liburing-dev
-	libibverbs-dev ibverbs-providers ibverbs-utils
+	libibverbs-dev ibverbs-providers ibverbs-utils crun
 	clang-19 lld-19 llvm-19)
 
 do_deps() {
@@ -375,6 +375,8 @@ do_selftests() {
 	gcc -static -O2 -Wall -Werror -o "$out/lockmem" "$HARNESS/guest/lockmem.c"
 	gcc -static -O2 -Wall -Werror -o "$out/uringbuf" "$HARNESS/guest/uringbuf.c" \
 		-luring
+	gcc -static -O2 -Wall -Werror -o "$out/tenant" "$HARNESS/guest/tenant.c" \
+		-luring
 	check_selftest_config
 }
 
@@ -416,6 +418,18 @@ add_rdma_userland() {
 	ln -s /usr/bin/ibv_rc_pingpong "$root/bin/ibv_rc_pingpong"
 }
 
+# A real container runtime in the guest: Debian's crun, dynamically linked
+# as shipped, with the shared objects ldd lists. With --cgroup-manager=
+# cgroupfs it contacts no systemd; it keeps its state in /run/crun.
+add_crun_userland() {
+	local root=$1 f
+	for f in /usr/bin/crun $(ldd /usr/bin/crun | grep -o '/[^ ]*' | sort -u); do
+		mkdir -p "$root$(dirname "$f")"
+		cp -L "$f" "$root$f"
+	done
+	ln -s /usr/bin/crun "$root/bin/crun"
+}
+
 # guest_root ROOT: the guest's busybox userland, its /init and scripts, and
 # an empty /tests, in ROOT (new). The guest's /init runs /cmd in
 # pins.mode=cmd.
@@ -445,6 +459,7 @@ do_initramfs() {
 		ln -s "${f#"$root"}" "$root/tests/$(basename "$f")"
 	done
 	add_rdma_userland "$root"
+	add_crun_userland "$root"
 	printf '%s\n' "${CMD:-}" >"$root/cmd"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$GUEST/initramfs.cpio.gz"
 }
@@ -1063,6 +1078,40 @@ cmd_bench() {
 	return "$rc"
 }
 
+# tools/cgroup/pins_report.py, run on the host: its tests on made-up
+# trees, and on the copy of the guest's cgroup tree and processes that
+# guest:crun_container took while its containers held their pins (lines
+# "PINS-SNAPSHOT <base64 of a tar.gz>" in GUEST_LOG). Prints the tests'
+# output and ends with "REPORT-TESTS passed failed skipped". On PINS=y the
+# copy must be there: without it, that counts as a failure.
+report_tests() {
+	local guest_log=$1 snap=$BUILD/snapshot-$VARIANT out p f s rc=0
+	rm -rf "$snap"
+	mkdir -p "$snap"
+	if grep -q 'PINS-SNAPSHOT ' "$guest_log"; then
+		sed -n 's/.*PINS-SNAPSHOT //p' "$guest_log" | tr -d '\r' | base64 -d |
+			tar -xzf - -C "$snap" ||
+			echo "the guest's snapshot does not unpack"
+	fi
+	out=$(cd "$HARNESS/tools-tests" &&
+		PINS_REPORT=$SRC/tools/cgroup/pins_report.py \
+		PINS_SNAPSHOT=$([ -d "$snap/snap" ] && echo "$snap/snap") \
+		python3 -m unittest -v test_pins_report 2>&1) || rc=1
+	echo "$out"
+	p=$(grep -c ' \.\.\. ok$' <<<"$out" || true)
+	f=$(grep -cE ' \.\.\. (FAIL|ERROR)$' <<<"$out" || true)
+	s=$(grep -c ' \.\.\. skipped' <<<"$out" || true)
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "python3 -m unittest failed without a failed test: counted as 1 failure"
+		f=$((f + 1))
+	fi
+	if [ "$VARIANT" = pins ] && ! [ -d "$snap/snap" ]; then
+		echo "guest:crun_container left no snapshot of the cgroup tree: counted as 1 failure"
+		f=$((f + 1))
+	fi
+	echo "REPORT-TESTS $p $f $s"
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_run() {
@@ -1110,8 +1159,14 @@ cmd_check() {
 	say "booting again, without the IOMMU driver, for the iommufd mock"
 	if ! boot check "$mock_log" "intel_iommu=off pins.tests=$MOCK_TESTS"; then rc=1; fi
 	if ! check_guest_log "$mock_log"; then rc=1; fi
+	say "tools/cgroup/pins_report.py on made-up trees and on the guest's"
+	report_tests "$guest_log" | tee "$LOGS/report-tests-$VARIANT.log"
+	local rp rf rs
+	read -r rp rf rs < <(sed -n 's/^REPORT-TESTS //p' "$LOGS/report-tests-$VARIANT.log")
+	hp=$((hp + rp)) hf=$((hf + rf)) hs=$((hs + rs))
+	[ "$rf" -eq 0 ] || rc=1
 	local must_skip=""
-	[ "$VARIANT" = nopins ] && must_skip="cgroup:test_pins cgroup:test_vm_account cgroup:test_pins_mlock"
+	[ "$VARIANT" = nopins ] && must_skip="cgroup:test_pins cgroup:test_vm_account cgroup:test_pins_mlock guest:crun_container"
 	cat "$guest_log" "$mock_log" >"$LOGS/guest-check-all-$VARIANT.log"
 	"$HARNESS/tap-summary.sh" "$LOGS/guest-check-all-$VARIANT.log" "$hp" "$hf" "$hs" "$must_skip" |
 		tee "$LOGS/summary-$VARIANT.txt" || rc=1

@@ -55,6 +55,26 @@ if [ -x /tests/uringbuf ] && [ -e /sys/kernel/tracing/events/pins ]; then
 	show "grep -o 'charge_refused:.*' /sys/kernel/tracing/trace"
 	show "echo 0 > /sys/kernel/tracing/events/pins/charge_refused/enable"
 fi
+if command -v crun >/dev/null && [ -x /tests/tenant ]; then
+	echo "# A tenant the rlimit cannot stop: a container run by Debian's crun"
+	echo "# as root with CAP_IPC_LOCK and RLIMIT_MEMLOCK unlimited, which is"
+	echo "# what a VM sandbox or an RDMA workload is given. Its runtime sets"
+	echo "# pins.max (64M) through linux.resources.unified; crun does not know"
+	echo "# the controller, so it is enabled by hand where crun makes the cgroup:"
+	show "mkdir $cg/tenants && echo +pins > $cg/tenants/cgroup.subtree_control"
+	/oci-bundle.sh /tmp/tenant1 /tenants/tenant1 64M \
+		mlock=32M mlock=16M uring=8M mlock=16M uring=16M show
+	show "grep -A1 -e '\"args\"' -e '\"unified\"' -e RLIMIT_MEMLOCK -e '\"effective\"' /tmp/tenant1/config.json"
+	echo "# it locks 48M and registers an 8M io_uring buffer, then asks for 16M"
+	echo "# more of each; the container cgroup's pins.max refuses both:"
+	show "crun --cgroup-manager=cgroupfs run --no-pivot --bundle /tmp/tenant1 tenant1"
+	echo "# crun removed the container's cgroup on exit; its parent counted"
+	echo "# the two refusals, and everything came back:"
+	sleep 0.5
+	show "cat $cg/tenants/pins.events $cg/tenants/pins.current"
+	show "dmesg | grep 'in /tenants'"
+	show "rmdir $cg/tenants"
+fi
 echo "# what is pinned or locked on the whole host, by source, now:"
 show "cat $cg/pins.current $cg/pins.stat"
 show "rmdir $cg/demo"

@@ -21,6 +21,7 @@ cgroup:test_pins_vdpa
 cgroup:test_pins_rdma
 cgroup:test_core
 guest:guest_smp
+guest:crun_container
 guest:mlock_rlimit
 guest:msg_zerocopy
 guest:on-fault-limit
