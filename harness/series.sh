@@ -49,11 +49,11 @@ check_manifest() {
 	local bad=0 f p
 	while read -r f p; do
 		[ -f "$ROOT/$f" ] || { echo "new-files: $f does not exist"; bad=1; }
-		series_patches | grep -qxF "$p" ||
+		series_patches | grep -xF "$p" >/dev/null ||
 			{ echo "new-files: $f: $p is not in patches/series"; bad=1; }
 	done < <(manifest)
 	while read -r f; do
-		manifest | awk '{ print $1 }' | grep -qxF "$f" ||
+		manifest | awk '{ print $1 }' | grep -xF "$f" >/dev/null ||
 			{ echo "new-files: no patch adds $f"; bad=1; }
 	done < <(overlay_files)
 	manifest | awk '{ print $1 }' | sort | uniq -d |
