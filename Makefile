@@ -4,7 +4,8 @@
 #   make run     build the patched kernel, boot it, show the pins controller
 #   make check   run every test: host tests, then the selftests in the guest
 #
-# Knobs: PINS=n (CONFIG_CGROUP_PINS=n), CMD='...' (make run: run CMD in the
+# Knobs: PINS=n (CONFIG_CGROUP_PINS=n), PINS_DEBUG=1 (KASAN, lockdep,
+# kmemleak), PINS_STRESS_OPS, CMD='...' (make run: run CMD in the
 # guest), PINS_ACCEL=tcg|kvm|auto, PINS_CACHE, PINS_BUILD, JOBS,
 # PINS_CROSS_ARCH and PINS_CROSS_SRC (make cross).
 #
@@ -17,7 +18,7 @@
 # is not built here, PINS_BENCH_ARGS='-o mlock_1 -l root,d8' passes options
 # to the benchmark.
 
-export PINS CMD PINS_ACCEL PINS_CACHE PINS_BUILD PINS_TIMEOUT PINS_BISECT_FROM JOBS
+export PINS PINS_DEBUG PINS_STRESS_OPS PINS_STRESS_SECS CMD PINS_ACCEL PINS_CACHE PINS_BUILD PINS_TIMEOUT PINS_BISECT_FROM JOBS
 export PINS_CROSS_ARCH PINS_CROSS_SRC PINS_BENCH_KERNELS PINS_BENCH_HEADERS PINS_BENCH_ARGS
 
 .PHONY: run check shell build prepare lint patches bisect-check cross bench clean

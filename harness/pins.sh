@@ -15,7 +15,11 @@
 #   harness/pins.sh cross      compile what the guest's kernel does not build
 #   harness/pins.sh bench      instructions per charge path: vanilla, PINS=n, PINS=y
 #
-# Environment: PINS=y|n (build with CONFIG_CGROUP_PINS=n when n), CMD='...'
+# Environment: PINS=y|n (build with CONFIG_CGROUP_PINS=n when n), PINS_DEBUG=1
+# (only the debug kernel: PINS=y with KASAN, lockdep and kmemleak,
+# harness/config/debug.config; check with PINS=y runs it after the plain
+# one unless PINS_DEBUG=0), PINS_STRESS_OPS and PINS_STRESS_SECS (bounds of
+# the stress test), CMD='...'
 # (run: a command to run in the guest instead of the demo), PINS_CACHE (where
 # the kernel package and tools are kept, default ~/.cache/pins), PINS_BUILD
 # (build tree, default build/ in the clone), PINS_TIMEOUT (guest timeout in
@@ -35,6 +39,14 @@ case "$PINS" in
 y) VARIANT=pins ;;
 n) VARIANT=nopins ;;
 *) echo "PINS must be y or n, not '$PINS'" >&2; exit 2 ;;
+esac
+case "${PINS_DEBUG:-}" in
+'' | 0) ;;
+1)
+	[ "$PINS" = y ] || { echo "PINS_DEBUG=1 is a variant of PINS=y" >&2; exit 2; }
+	VARIANT=debug
+	;;
+*) echo "PINS_DEBUG must be 1 or empty, not '$PINS_DEBUG'" >&2; exit 2 ;;
 esac
 SRC=$BUILD/src
 LOGS=$BUILD/logs
@@ -56,8 +68,9 @@ export PATH="/usr/lib/llvm-14/bin:$TOOLS/bin:$PATH"
 # LLVM 19, whose clang rejects flags the LLVM 14 build passes.
 export LIBCLANG_PATH=/usr/lib/llvm-14/lib
 
-# use_variant pins|nopins|vanilla: the kernel the stages below configure,
-# build and boot. pins and nopins (PINS=y and n) are built from our tree,
+# use_variant pins|nopins|debug|vanilla: the kernel the stages below
+# configure, build and boot. pins, nopins and debug (PINS=y, PINS=n and
+# PINS_DEBUG=1) are built from our tree,
 # $SRC; vanilla (make bench only) from the pristine tree, which do_fetch
 # must have named first, and which the build, with O=, only reads.
 use_variant() {
@@ -65,6 +78,7 @@ use_variant() {
 	case "$VARIANT" in
 	pins) PINS=y KSRC=$SRC ;;
 	nopins) PINS=n KSRC=$SRC ;;
+	debug) PINS=y KSRC=$SRC ;;
 	vanilla) PINS=n KSRC=$(cat "$BUILD/pristine") ;;
 	esac
 	OBJ=$BUILD/obj-$VARIANT
@@ -255,6 +269,7 @@ do_config() {
 	case "$VARIANT" in
 	nopins)
 		printf '# CONFIG_CGROUP_PINS is not set\n# CONFIG_CGROUP_PINS_TEST_HOOK is not set\n' >"$variant_frag" ;;
+	debug) cp "$HARNESS/config/debug.config" "$variant_frag" ;;
 	vanilla)
 		# The pristine tree does not know these: olddefconfig drops
 		# them, and the check below expects them absent.
@@ -732,6 +747,15 @@ cmd_cross() {
 
 # The tests the second boot of `make check` runs (see cmd_check).
 MOCK_TESTS=cgroup:test_pins_iommufd
+# What guest:pins_stress asks of test_pins_stress: operations (-n) and
+# seconds at most (-t). PINS_STRESS_OPS and PINS_STRESS_SECS override them.
+stress_args() {
+	local ops=200000 secs=60
+	if [ "$VARIANT" = debug ]; then
+		ops=1000000 secs=180
+	fi
+	echo "pins.stress_ops=${PINS_STRESS_OPS:-$ops} pins.stress_secs=${PINS_STRESS_SECS:-$secs}"
+}
 
 accel() {
 	case "${PINS_ACCEL:-tcg}" in
@@ -756,12 +780,19 @@ accel() {
 # boot MODE LOG [OPTIONS]: boot the guest; MODE is check, demo, cmd or
 # shell; OPTIONS replace the default extra kernel options.
 boot() {
-	local mode=$1 log=$2 opts=${3:-intel_iommu=on} acc rc=0
+	local mode=$1 log=$2 opts=${3:-intel_iommu=on} acc rc=0 mem=1024
+	local timeout=${PINS_TIMEOUT:-900}
 	acc=$(accel)
+	# KASAN's shadow takes an eighth of the memory, and every check and
+	# lockdep's proofs slow the guest down several times.
+	if [ "$VARIANT" = debug ]; then
+		mem=1536
+		timeout=${PINS_TIMEOUT:-3000}
+	fi
 	# A q35 machine with QEMU's emulated Intel IOMMU and its edu PCI
 	# device, for the VFIO tests; the vDPA simulator pins guest memory
 	# (use_va=0) as a hardware vDPA device does.
-	local qemu=(qemu-system-x86_64 -accel "$acc" -m 1024 -smp 2
+	local qemu=(qemu-system-x86_64 -accel "$acc" -m "$mem" -smp 2
 		-machine q35 -device intel-iommu,intremap=off -device edu
 		-nographic -no-reboot
 		-kernel "$BUILD/bzImage-$VARIANT"
@@ -774,14 +805,14 @@ boot() {
 	# In check mode the host prints the TAP summary and keeps the console
 	# in the log; the demo's and a command's console is the point.
 	if [ "$mode" = check ]; then
-		timeout --foreground "${PINS_TIMEOUT:-900}" "${qemu[@]}" </dev/null |
+		timeout --foreground "$timeout" "${qemu[@]}" </dev/null |
 			tr -d '\r' >"$log" || rc=$?
 	else
-		timeout --foreground "${PINS_TIMEOUT:-900}" "${qemu[@]}" </dev/null |
+		timeout --foreground "$timeout" "${qemu[@]}" </dev/null |
 			tr -d '\r' | tee "$log" || rc=$?
 	fi
 	if [ "$rc" -eq 124 ]; then
-		echo "ERROR: guest hung: no end after ${PINS_TIMEOUT:-900}s (log: $log)" >&2
+		echo "ERROR: guest hung: no end after ${timeout}s (log: $log)" >&2
 		return 1
 	fi
 	if ! grep -q '^PINS-GUEST-END' "$log"; then
@@ -793,7 +824,9 @@ boot() {
 # Fails if the guest kernel reported a panic, an oops, a BUG or a WARN.
 check_guest_log() {
 	local bad
-	bad=$(grep -nE 'Kernel panic|Oops|BUG:|WARNING:|Call Trace:|general protection fault|UBSAN|KASAN' "$1" || true)
+	# kmemleak's report of the scan at the end of a debug run ("unreferenced
+	# object ...") is a failure too.
+	bad=$(grep -nE 'Kernel panic|Oops|BUG:|WARNING:|Call Trace:|general protection fault|UBSAN|KASAN|unreferenced object|PINS-KMEMLEAK-FAILED' "$1" || true)
 	if [ -n "$bad" ]; then
 		echo "ERROR: the guest kernel reported problems (log: $1):" >&2
 		echo "$bad" >&2
@@ -1082,8 +1115,8 @@ cmd_bench() {
 # trees, and on the copy of the guest's cgroup tree and processes that
 # guest:crun_container took while its containers held their pins (lines
 # "PINS-SNAPSHOT <base64 of a tar.gz>" in GUEST_LOG). Prints the tests'
-# output and ends with "REPORT-TESTS passed failed skipped". On PINS=y the
-# copy must be there: without it, that counts as a failure.
+# output and ends with "REPORT-TESTS passed failed skipped". With the
+# controller the copy must be there: without it, that counts as a failure.
 report_tests() {
 	local guest_log=$1 snap=$BUILD/snapshot-$VARIANT out p f s rc=0
 	rm -rf "$snap"
@@ -1105,7 +1138,7 @@ report_tests() {
 		echo "python3 -m unittest failed without a failed test: counted as 1 failure"
 		f=$((f + 1))
 	fi
-	if [ "$VARIANT" = pins ] && ! [ -d "$snap/snap" ]; then
+	if [ "$VARIANT" != nopins ] && ! [ -d "$snap/snap" ]; then
 		echo "guest:crun_container left no snapshot of the cgroup tree: counted as 1 failure"
 		f=$((f + 1))
 	fi
@@ -1128,7 +1161,9 @@ cmd_shell() {
 	boot shell ""
 }
 
-cmd_check() {
+# check_variant: every test on the kernel of $VARIANT; its summary in
+# $LOGS/summary-$VARIANT.txt.
+check_variant() {
 	local host_log=$LOGS/host-tests.log guest_log=$LOGS/guest-check-$VARIANT.log
 	local mock_log=$LOGS/guest-check-mock-$VARIANT.log
 	local rc=0 hp=0 hf=0 hs=0
@@ -1144,13 +1179,15 @@ cmd_check() {
 	[ "$rc" -eq 0 ] || [ "$hf" -gt 0 ] || hf=$((hf + 1))
 
 	build_all
-	stage lint do_lint
-	[ "$VARIANT" = nopins ] || stage rustdoc do_rustdoc
+	# Lint, rustdoc and the cross builds do not depend on the debug
+	# options: the debug variant leaves them to the others.
+	[ "$VARIANT" = debug ] || stage lint do_lint
+	[ "$VARIANT" != pins ] || stage rustdoc do_rustdoc
 	# What the guest's kernel does not build, compiled for each
 	# architecture (once: it does not depend on PINS).
-	[ "$VARIANT" = nopins ] || cross_all
+	[ "$VARIANT" != pins ] || cross_all
 	say "booting the guest for the selftests"
-	if ! boot check "$guest_log"; then rc=1; fi
+	if ! boot check "$guest_log" "intel_iommu=on $(stress_args)"; then rc=1; fi
 	if ! check_guest_log "$guest_log"; then rc=1; fi
 	# iommufd's test mock cannot be used while an IOMMU driver is (6.12
 	# probes the mock's devices with the first IOMMU driver registered),
@@ -1174,6 +1211,26 @@ cmd_check() {
 	# was taken at (none for a tree with uncommitted changes).
 	printf '%s %s\n' "$(head_commit)" "$(tail -n 1 "$LOGS/summary-$VARIANT.txt")" \
 		>"$LOGS/check-result-$VARIANT"
+	return "$rc"
+}
+
+# make check: the variant PINS and PINS_DEBUG name; with the controller,
+# unless PINS_DEBUG is set, the plain kernel and then the debug one, and a
+# last line that adds the two up.
+cmd_check() {
+	local rc=0 v
+	check_variant || rc=1
+	if [ "$VARIANT" = pins ] && [ -z "${PINS_DEBUG:-}" ]; then
+		say "every test again, on the debug kernel (KASAN, lockdep, kmemleak; PINS_DEBUG=0 skips it)"
+		use_variant debug
+		check_variant || rc=1
+		for v in pins debug; do
+			echo "# $v: $(tail -n 1 "$LOGS/summary-$v.txt")"
+		done
+		tail -q -n 1 "$LOGS/summary-pins.txt" "$LOGS/summary-debug.txt" |
+			awk '{ p += $1; f += $3; s += $5 }
+				END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'
+	fi
 	return "$rc"
 }
 

@@ -19,6 +19,9 @@ cgroup:test_pins_vfio
 cgroup:test_pins_iommufd
 cgroup:test_pins_vdpa
 cgroup:test_pins_rdma
+cgroup:test_pins_fuzz
+cgroup:test_pins_delegate
+guest:pins_stress
 cgroup:test_core
 guest:guest_smp
 guest:crun_container
@@ -34,6 +37,14 @@ mm:mlock-random-test
 only=$(sed -n 's/.*pins\.tests=\([^ ]*\).*/\1/p' /proc/cmdline)
 [ -z "$only" ] || tests=$(echo "$only" | tr , ' ')
 
+# The debug kernel's kmemleak: what it suspects after boot is not the
+# tests' doing; scan once and mark it as seen. The scan at the end reports
+# what the tests leaked.
+kml=/sys/kernel/debug/kmemleak
+if [ -e $kml ]; then
+	echo scan >$kml && echo clear >$kml
+fi
+
 args=
 for t in $tests; do
 	echo "PINS-EXPECT $t"
@@ -42,3 +53,18 @@ done
 # shellcheck disable=SC2086 # one word per option
 /kselftest/run_kselftest.sh $args
 echo "PINS-KSELFTEST-END exit=$?"
+
+# kmemleak reports what nothing references once it is five seconds old:
+# let the tests' last objects age (and RCU free what it holds), scan, and
+# print what it found (nothing, or the host fails the run on
+# "unreferenced object").
+if [ -e $kml ]; then
+	sleep 6
+	echo "PINS-KMEMLEAK-BEGIN"
+	if echo scan >$kml; then
+		cat $kml
+	else
+		echo "PINS-KMEMLEAK-FAILED: cannot scan"
+	fi
+	echo "PINS-KMEMLEAK-END"
+fi
