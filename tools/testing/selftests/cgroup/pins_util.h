@@ -7,12 +7,28 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 
 #include "../kselftest.h"
 
 /* Used for "max" in pins.max expectations. */
 #define PINS_MAX	(-1LL)
+
+/* Flags and a syscall number the tests use, for older C libraries. */
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT		0x01
+#endif
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT		4
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP	4
+#endif
+#if !defined(__NR_memfd_secret) && defined(__x86_64__)
+#define __NR_memfd_secret	447
+#endif
 
 /* The page size, set by pins_util_init(). */
 extern long page_size;

@@ -55,18 +55,6 @@
 #include "cgroup_util.h"
 #include "pins_util.h"
 
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP	4
-#endif
-
-#ifndef MLOCK_ONFAULT
-#define MLOCK_ONFAULT	0x01
-#endif
-
-#if !defined(__NR_memfd_secret) && defined(__x86_64__)
-#define __NR_memfd_secret	447
-#endif
-
 /* Returns 0 if @cgroup/pins.current shows exactly @pages pages. */
 static int cur_expect(const char *cgroup, long pages)
 {

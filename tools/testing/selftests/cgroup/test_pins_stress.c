@@ -90,22 +90,6 @@
 #include "pins_util.h"
 #include "../../../../lib/test_vm_account_uapi.h"
 
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP	4
-#endif
-
-#ifndef MLOCK_ONFAULT
-#define MLOCK_ONFAULT		0x01
-#endif
-
-#ifndef MCL_ONFAULT
-#define MCL_ONFAULT		4
-#endif
-
-#if !defined(__NR_memfd_secret) && defined(__x86_64__)
-#define __NR_memfd_secret	447
-#endif
-
 #define VMAT_DEV		"/dev/vm_account_test"
 #define HOOK_FILE		"/sys/kernel/debug/pins_test"
 
