@@ -46,7 +46,7 @@ case "${PINS_DEBUG:-}" in
 	[ "$PINS" = y ] || { echo "PINS_DEBUG=1 is a variant of PINS=y" >&2; exit 2; }
 	VARIANT=debug
 	;;
-*) echo "PINS_DEBUG must be 1 or empty, not '$PINS_DEBUG'" >&2; exit 2 ;;
+*) echo "PINS_DEBUG must be 1 (only the debug kernel), 0 (not it) or empty, not '$PINS_DEBUG'" >&2; exit 2 ;;
 esac
 SRC=$BUILD/src
 LOGS=$BUILD/logs
