@@ -25,16 +25,22 @@ pub enum ParseError {
     Overflow,
 }
 
-/// `input` without leading and trailing ASCII white space. (`<[u8]>::trim_ascii`
-/// is newer than the kernel's minimum Rust version.)
+/// Whether `c` is white space as the kernel's `isspace()` has it, and so as
+/// `strstrip()` strips it for `memory.max`: unlike
+/// [`u8::is_ascii_whitespace`], that includes the vertical tab.
+fn is_space(c: u8) -> bool {
+    c.is_ascii_whitespace() || c == 0x0b
+}
+
+/// `input` without leading and trailing white space ([`is_space`]).
 fn trim(input: &[u8]) -> &[u8] {
     let start = input
         .iter()
-        .position(|c| !c.is_ascii_whitespace())
+        .position(|&c| !is_space(c))
         .unwrap_or(input.len());
     let end = input
         .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
+        .rposition(|&c| !is_space(c))
         .map_or(start, |last| last + 1);
     &input[start..end.max(start)]
 }

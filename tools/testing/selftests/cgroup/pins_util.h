@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 
@@ -28,6 +29,18 @@
 #endif
 #if !defined(__NR_memfd_secret) && defined(__x86_64__)
 #define __NR_memfd_secret	447
+#endif
+#ifndef SO_ZEROCOPY
+#define SO_ZEROCOPY		60
+#endif
+#ifndef MSG_ZEROCOPY
+#define MSG_ZEROCOPY		0x4000000
+#endif
+#ifndef AF_XDP
+#define AF_XDP			44
+#endif
+#ifndef SOL_XDP
+#define SOL_XDP			283
 #endif
 
 /* The page size, set by pins_util_init(). */

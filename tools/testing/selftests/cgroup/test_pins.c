@@ -595,10 +595,12 @@ static const struct {
 	{ "1E",			EIB },
 	{ "  8192 \040\n",	8192 },	/* two trailing blanks */
 	{ "\t16384\n",		16384 },
+	{ "\v32768\f\r\v",	32768 },	/* all of isspace() */
 	{ "12288\n",		12288 },
 	{ "max\n",		ULLONG_MAX },
 	{ "max",		ULLONG_MAX },
 	{ "  max\n",		ULLONG_MAX },
+	{ "max\v",		ULLONG_MAX },
 };
 
 /* Every valid pins.max input is accepted and reads back as expected. */
@@ -640,6 +642,8 @@ static const char * const max_bad_inputs[] = {
 	"-4096",
 	"\n",
 	" ",
+	"\v\f",
+	"4096\v4096",
 	"abc",
 	"4096abc",
 	"4096 4096",

@@ -127,8 +127,6 @@ enum outcome {
 struct cls_count {
 	long writes;
 	long out[NR_OUT];
-	long ambiguous;		/* the reference allows both outcomes */
-	long ambiguous_taken;	/* and the kernel took the input */
 };
 
 /* What the chargers did, in memory shared with them. */
@@ -260,11 +258,11 @@ static const char *show(char *dst, size_t size, const char *s, size_t len)
 	return dst;
 }
 
-/* The ASCII white space the documentation means, \v only if @vt. */
-static bool ref_space(unsigned char c, bool vt)
+/* The white space the documentation means: isspace() in the C locale. */
+static bool ref_space(unsigned char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-	       (vt && c == '\v');
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' ||
+	       c == '\r';
 }
 
 /* The shift of a size suffix, or -1. */
@@ -288,26 +286,21 @@ static int ref_suffix(unsigned char c)
  * around it is accepted; anything else is refused: negative or
  * hexadecimal numbers, fractions, trailing characters (a NUL among them:
  * the input is every byte written), nothing but white space, and a byte
- * count that does not fit in 64 bits.
- *
- * Which white space is not written down: space, tab, newline, carriage
- * return and form feed are; a vertical tab is white space to C's
- * isspace() and to memory.max, which strips it, so the fuzzer asks
- * (@vt) both ways and accepts either answer where they differ.
+ * count that does not fit in 64 bits. White space is what isspace()
+ * means: space, tab, newline, vertical tab, form feed, carriage return.
  *
  * Return: OUT_ACCEPT with the limit in *@pages (pages or PINS_MAX), or
  * OUT_EINVAL.
  */
-static enum outcome ref_parse(const char *buf, size_t len, bool vt,
-			      long long *pages)
+static enum outcome ref_parse(const char *buf, size_t len, long long *pages)
 {
 	size_t start = 0, end = len;
 	uint64_t bytes = 0;
 	int shift = 0;
 
-	while (start < end && ref_space(buf[start], vt))
+	while (start < end && ref_space(buf[start]))
 		start++;
-	while (end > start && ref_space(buf[end - 1], vt))
+	while (end > start && ref_space(buf[end - 1]))
 		end--;
 	if (start == end)
 		return OUT_EINVAL;
@@ -340,23 +333,18 @@ static enum outcome ref_parse(const char *buf, size_t len, bool vt,
 }
 
 /*
- * What a write of @len bytes to pins.max must do: *@want, and if the
- * documentation allows another outcome (see ref_parse()), *@also. The
- * limits go to *@pages and *@pages_also.
+ * What a write of @len bytes to pins.max must do, with the limit it sets
+ * in *@pages.
  */
-static void ref_max(const char *buf, size_t len, enum outcome *want,
-		    long long *pages, enum outcome *also,
-		    long long *pages_also)
+static enum outcome ref_max(const char *buf, size_t len, long long *pages)
 {
 	*pages = 0;
-	*pages_also = 0;
-	if (!len || len > (size_t)page_size) {
-		*want = len ? OUT_E2BIG : OUT_ZERO;
-		*also = *want;
-		return;
-	}
-	*want = ref_parse(buf, len, false, pages);
-	*also = ref_parse(buf, len, true, pages_also);
+	if (!len)
+		return OUT_ZERO;
+	if (len > (size_t)page_size)
+		return OUT_E2BIG;
+
+	return ref_parse(buf, len, pages);
 }
 
 /* What a write to pins.peak must do: any non-empty input resets it. */
@@ -854,16 +842,14 @@ static void fuzz_max(long nr, const struct write_plan *w)
 {
 	struct cgroup_state *cg = &fz.cg[w->cg];
 	struct cls_count *count = &fz.max_count[w->cls];
-	char text[128], a[64], b[64], c[64];
-	enum outcome want, also, got;
-	long long pages, pages_also, now;
+	char text[128], a[64], b[64];
+	enum outcome want, got;
+	long long pages, now;
 	ssize_t ret;
 	int fd;
 
-	ref_max(fz.buf, w->len, &want, &pages, &also, &pages_also);
+	want = ref_max(fz.buf, w->len, &pages);
 	count->writes++;
-	if (want != also || (want == OUT_ACCEPT && pages != pages_also))
-		count->ambiguous++;
 
 	fd = w->fresh ? cg_open(cg->path, "pins.max", O_WRONLY | O_CLOEXEC) :
 			cg->max_wfd;
@@ -878,13 +864,10 @@ static void fuzz_max(long nr, const struct write_plan *w)
 	got = outcome_of(ret, w->len);
 	now = read_pages(cg->max_rfd, text, sizeof(text));
 
-	if (got == OUT_ACCEPT && ((want == OUT_ACCEPT && now == pages) ||
-				  (also == OUT_ACCEPT && now == pages_also))) {
-		if (want != also || pages != pages_also)
-			count->ambiguous_taken++;
+	if (got == OUT_ACCEPT && want == OUT_ACCEPT && now == pages) {
 		cg->max = now;
-	} else if ((got == want || got == also) && got != OUT_ACCEPT &&
-		   got != OUT_WRONG && now == cg->max) {
+	} else if (got == want && got != OUT_ACCEPT && got != OUT_WRONG &&
+		   now == cg->max) {
 		/* Refused, and the old value is still there. */
 	} else {
 		report(nr, w,
@@ -894,10 +877,6 @@ static void fuzz_max(long nr, const struct write_plan *w)
 		       outcome_name(want),
 		       want == OUT_ACCEPT ? max_text(a, sizeof(a), pages) :
 		       "unchanged", max_text(b, sizeof(b), cg->max));
-		if (want != also)
-			ksft_print_msg("  (or %s %s)\n", outcome_name(also),
-				       also == OUT_ACCEPT ?
-				       max_text(c, sizeof(c), pages_also) : "");
 		got = OUT_WRONG;
 		if (now != -2)
 			cg->max = now;
@@ -1299,16 +1278,11 @@ static void cleanup(void)
 /* Report the counts of one class of one file as a test result. */
 static void result(const char *file, int cls, const struct cls_count *c)
 {
-	char amb[96] = "";
-
-	if (c->ambiguous)
-		snprintf(amb, sizeof(amb), "; %ld allowed either way, %ld of them accepted",
-			 c->ambiguous, c->ambiguous_taken);
 	ksft_test_result(!c->out[OUT_WRONG],
-			 "%s %s: %ld writes: %ld accepted, %ld EINVAL, %ld empty, %ld over a page, %ld wrong%s\n",
+			 "%s %s: %ld writes: %ld accepted, %ld EINVAL, %ld empty, %ld over a page, %ld wrong\n",
 			 file, cls_names[cls], c->writes, c->out[OUT_ACCEPT],
 			 c->out[OUT_EINVAL], c->out[OUT_ZERO],
-			 c->out[OUT_E2BIG], c->out[OUT_WRONG], amb);
+			 c->out[OUT_E2BIG], c->out[OUT_WRONG]);
 }
 
 /* The kernel's log since @fd was opened has no warning, oops or BUG. */
@@ -1340,22 +1314,19 @@ static int kmsg_clean(int fd)
 /* -l: print each write the seed makes and what the reference says. */
 static void list_inputs(void)
 {
-	long long pages, pages_also;
-	char esc[256], a[64], b[64];
-	enum outcome want, also;
+	char esc[256], a[64];
 	struct write_plan w;
+	enum outcome want;
+	long long pages;
 	long nr;
 
 	for (nr = 0; nr < fz.writes; nr++) {
 		plan_write(&w);
 		if (w.peak) {
 			want = ref_peak(w.len);
-			also = want;
 			pages = 0;
-			pages_also = 0;
 		} else {
-			ref_max(fz.buf, w.len, &want, &pages, &also,
-				&pages_also);
+			want = ref_max(fz.buf, w.len, &pages);
 		}
 		printf("%ld %s/pins.%s %s %zu \"%s -> %s %s", nr,
 		       cg_names[w.cg], w.peak ? "peak" : "max",
@@ -1363,10 +1334,6 @@ static void list_inputs(void)
 		       show(esc, sizeof(esc), fz.buf, w.len),
 		       outcome_name(want), want == OUT_ACCEPT && !w.peak ?
 		       max_text(a, sizeof(a), pages) : "");
-		if (want != also || pages != pages_also)
-			printf("| or %s %s", outcome_name(also),
-			       also == OUT_ACCEPT ?
-			       max_text(b, sizeof(b), pages_also) : "");
 		printf("\n");
 	}
 }

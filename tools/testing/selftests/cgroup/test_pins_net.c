@@ -65,22 +65,6 @@
 #include "cgroup_util.h"
 #include "pins_util.h"
 
-#ifndef SO_ZEROCOPY
-#define SO_ZEROCOPY	60
-#endif
-
-#ifndef MSG_ZEROCOPY
-#define MSG_ZEROCOPY	0x4000000
-#endif
-
-#ifndef AF_XDP
-#define AF_XDP		44
-#endif
-
-#ifndef SOL_XDP
-#define SOL_XDP		283
-#endif
-
 /* The pages of the usual send or UMEM. */
 #define SEND_PAGES	8
 

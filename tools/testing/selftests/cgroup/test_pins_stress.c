@@ -13,8 +13,10 @@
  * exit, clone(CLONE_VM) and vfork() children that lock memory of their
  * own or of the mm they share and move themselves to another cgroup,
  * SHM_LOCK, SHM_UNLOCK and IPC_RMID, memfd_secret(), pins made through the
- * vm_account test driver and the pins_test debugfs hook, and io_uring
- * fixed buffers; whatever the kernel lacks is left out and said so. Half
+ * vm_account test driver and the pins_test debugfs hook, io_uring fixed
+ * buffers, MSG_ZEROCOPY sends (corked or not) on UDP over loopback, AF_XDP
+ * UMEMs and perf ring buffers; whatever the kernel lacks is left out and
+ * said so. Half
  * of the workers drop CAP_IPC_LOCK and have an RLIMIT_MEMLOCK, so that the
  * rlimit and the cgroup refuse in turn. Meanwhile, threads of the main
  * process move the workers between sibling cgroups (and the main process
@@ -61,7 +63,10 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <limits.h>
+#include <linux/if_xdp.h>
 #include <linux/limits.h>
+#include <linux/perf_event.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -78,6 +83,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -114,6 +120,8 @@
 #define NSECRET			2	/* memfd_secret() files */
 #define NSHM			2	/* SysV shm segments */
 #define NPINS			4	/* pins through the test driver */
+#define ZC_PAGES		15	/* the most pages a UDP datagram takes */
+#define PERF_ORDER		5	/* perf buffers: 1 + 2^(0..5) pages */
 #define SMALL_STACK		(64 * 1024)
 #define THREAD_STACK		(256 * 1024)
 
@@ -130,7 +138,8 @@
 /* Exit status of a child whose failure is already noted. */
 #define EXIT_NOTED		3
 
-#define ALLOW(e)		(1ULL << (e))
+/* A set of errnos: those below 63 each in its bit, ENOBUFS in bit 63. */
+#define ALLOW(e)		(1ULL << err_bit(e))
 #define LIMIT_INF		LLONG_MAX
 
 enum op {
@@ -141,7 +150,7 @@ enum op {
 	OP_BRK, OP_STACK, OP_FORK, OP_EXEC, OP_EXIT, OP_CLONE_VM, OP_VFORK,
 	OP_SHM_LOCK, OP_SHM_UNLOCK, OP_SHM_RMID,
 	OP_SECRET, OP_SECRET_CLOSE, OP_PIN, OP_UNPIN,
-	OP_URING_REG, OP_URING_UNREG, OP_HOOK,
+	OP_URING_REG, OP_URING_UNREG, OP_HOOK, OP_ZEROCOPY, OP_XDP, OP_PERF,
 	/* Not picked by workers: what the main process's threads do. */
 	OP_MIGRATE, OP_SET_MAX, OP_MKDIR, OP_RMDIR, OP_SUBTREE, OP_LOCKER,
 	NR_OPS
@@ -181,6 +190,9 @@ static const struct {
 	[OP_URING_REG]		= { "uring_register",	20 },
 	[OP_URING_UNREG]	= { "uring_unregister",	15 },
 	[OP_HOOK]		= { "hook_charge",	30 },
+	[OP_ZEROCOPY]		= { "zerocopy",		20 },
+	[OP_XDP]		= { "xdp_umem",		10 },
+	[OP_PERF]		= { "perf_mmap",	10 },
 	[OP_MIGRATE]		= { "migrate",		0 },
 	[OP_SET_MAX]		= { "set_pins.max",	0 },
 	[OP_MKDIR]		= { "mkdir",		0 },
@@ -210,6 +222,7 @@ struct shared {
 	int nthreads;
 	pid_t main_pid;
 	bool have_secret, have_vmat, have_uring, have_hook;
+	bool have_zc, have_xdp, have_perf;
 	char exe[PATH_MAX];		/* this program, for exec() */
 	char mig[NR_MIG][PATH_MAX];	/* where children move themselves */
 	struct worker_slot w[MAX_WORKERS];
@@ -323,6 +336,15 @@ static const char *errname(int err)
 	return name ? name : "?";
 }
 
+/* The bit of @err in a set of errnos (ALLOW()), -1 if it has none. */
+static int err_bit(int err)
+{
+	if (err == ENOBUFS)
+		return 63;
+
+	return err > 0 && err < 63 ? err : -1;
+}
+
 /*
  * Count the outcome of @op: it succeeded if @err is 0, it was refused if
  * @err is one of @allowed, anything else is a failure. Returns whether
@@ -335,7 +357,7 @@ static bool tally(enum op op, int err, unsigned long long allowed)
 		return false;
 	}
 
-	if (err > 0 && err < 64 && (allowed & ALLOW(err))) {
+	if (err_bit(err) >= 0 && (allowed & ALLOW(err))) {
 		inc(&sh->refused[op]);
 		return true;
 	}
@@ -417,6 +439,12 @@ struct tstate {
 	bool ring_up, ring_reg;
 	int hook_fd;
 	long hook_pages;
+	int zc_fd[2];		/* a sender with SO_ZEROCOPY, its receiver */
+	long zc_corked;		/* pages held in the sender's cork */
+	int xdp_fd;		/* an AF_XDP socket with a UMEM */
+	int perf_fd;
+	char *perf_map;		/* its ring buffer, mapped */
+	long perf_pages;
 	char *kid_stack;
 	bool fixed;		/* the worker is in a fixed cgroup */
 	bool child;		/* a single-threaded child, not a thread */
@@ -1497,6 +1525,193 @@ static void op_hook(struct tstate *ts)
 	}
 }
 
+/* A UDP receiver on loopback and a sender with SO_ZEROCOPY connected to it. */
+static int zc_open(struct tstate *ts)
+{
+	struct sockaddr_in a = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	socklen_t len = sizeof(a);
+	int one = 1, i;
+
+	for (i = 0; i < 2; i++) {
+		ts->zc_fd[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC |
+				      SOCK_NONBLOCK, 0);
+		if (ts->zc_fd[i] < 0)
+			goto fail;
+	}
+	if (bind(ts->zc_fd[1], (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(ts->zc_fd[1], (struct sockaddr *)&a, &len) ||
+	    connect(ts->zc_fd[0], (struct sockaddr *)&a, sizeof(a)) ||
+	    setsockopt(ts->zc_fd[0], SOL_SOCKET, SO_ZEROCOPY, &one,
+		       sizeof(one)))
+		goto fail;
+	ts->zc_corked = 0;
+
+	return 0;
+
+fail:
+	tally(OP_ZEROCOPY, errno, 0);
+	for (i = 0; i < 2; i++) {
+		if (ts->zc_fd[i] >= 0)
+			close(ts->zc_fd[i]);
+		ts->zc_fd[i] = -1;
+	}
+
+	return -1;
+}
+
+/*
+ * Read and drop what the receiver got, and the sender's completion
+ * notifications: they take the socket's option memory, and a sender
+ * whose notifications pile up is refused with ENOBUFS.
+ */
+static void zc_drain(struct tstate *ts)
+{
+	char control[256];
+	struct msghdr msg = {
+		.msg_control = control,
+	};
+
+	while (recv(ts->zc_fd[1], NULL, 0, MSG_TRUNC | MSG_DONTWAIT) >= 0)
+		;
+	for (;;) {
+		msg.msg_controllen = sizeof(control);
+		if (recvmsg(ts->zc_fd[0], &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			break;
+	}
+	tally(OP_ZEROCOPY, errno == EAGAIN ? 0 : errno, 0);
+}
+
+/*
+ * A MSG_ZEROCOPY send of part of a region, charged until the kernel is
+ * done with the pages: at once over loopback, or when a corked datagram
+ * (MSG_MORE) is sent in full. ENOBUFS: a limit refused it, or the socket
+ * has too many notifications pending.
+ */
+static void op_zerocopy(struct tstate *ts)
+{
+	int i, err, flags = MSG_ZEROCOPY | MSG_DONTWAIT | MSG_NOSIGNAL;
+	long first = 0, n = 0;
+	struct region *r;
+	ssize_t ret;
+
+	if (ts->zc_fd[0] < 0) {
+		if (!zc_open(ts))
+			inc(&sh->done[OP_ZEROCOPY]);
+		return;
+	}
+	if (chance(&ts->rng, 5)) {
+		close(ts->zc_fd[0]);
+		close(ts->zc_fd[1]);
+		ts->zc_fd[0] = -1;
+		ts->zc_fd[1] = -1;
+		inc(&sh->done[OP_ZEROCOPY]);
+		return;
+	}
+	if (chance(&ts->rng, 30)) {
+		zc_drain(ts);
+		return;
+	}
+
+	i = reg_any(ts);
+	if (i < 0)
+		return;
+	r = &ts->reg[i];
+	subrange(ts, r, &first, &n);
+	if (ts->zc_corked + n >= ZC_PAGES)
+		n = ZC_PAGES - ts->zc_corked;
+	else if (chance(&ts->rng, 40))
+		flags |= MSG_MORE;
+
+	ret = send(ts->zc_fd[0], pg(r->addr, first), n * ps, flags);
+	err = ret < 0 ? errno : 0;
+	if (!err && ret != n * ps) {
+		note("zerocopy: sent %zd of %ld bytes", ret, n * ps);
+		err = EIO;
+	}
+	/* A failed append drops the whole cork. */
+	ts->zc_corked = !err && (flags & MSG_MORE) ? ts->zc_corked + n : 0;
+	tally(OP_ZEROCOPY, err, ALLOW(ENOBUFS) | ALLOW(EAGAIN));
+}
+
+/*
+ * An AF_XDP socket with part of a region as its UMEM, charged from the
+ * registration to the socket's release; or the release. ENOBUFS: a limit
+ * refused it.
+ */
+static void op_xdp(struct tstate *ts)
+{
+	struct xdp_umem_reg mr = { .chunk_size = ps };
+	long first, n;
+	int i;
+
+	if (ts->xdp_fd >= 0) {
+		tally(OP_XDP, err_of(close(ts->xdp_fd)), 0);
+		ts->xdp_fd = -1;
+		return;
+	}
+
+	i = reg_any(ts);
+	if (i < 0)
+		return;
+	subrange(ts, &ts->reg[i], &first, &n);
+	ts->xdp_fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (tally(OP_XDP, ts->xdp_fd < 0 ? errno : 0, 0))
+		return;
+	mr.addr = (uintptr_t)pg(ts->reg[i].addr, first);
+	mr.len = n * ps;
+	if (tally(OP_XDP, err_of(setsockopt(ts->xdp_fd, SOL_XDP, XDP_UMEM_REG,
+					    &mr, sizeof(mr))),
+		  ALLOW(ENOBUFS))) {
+		close(ts->xdp_fd);
+		ts->xdp_fd = -1;
+	}
+}
+
+/*
+ * A perf ring buffer of 1 + 2^n pages of a software event of the thread,
+ * charged while it is mapped; or its unmapping. EPERM: a limit refused it;
+ * EAGAIN: under MCL_FUTURE, the mapping's lock was refused first.
+ */
+static void op_perf(struct tstate *ts)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_DUMMY,
+		.disabled = 1,
+		.exclude_kernel = 1,
+	};
+	void *p;
+
+	if (ts->perf_fd >= 0) {
+		tally(OP_PERF, err_of(munmap(ts->perf_map,
+					     ts->perf_pages * ps)), 0);
+		close(ts->perf_fd);
+		ts->perf_fd = -1;
+		return;
+	}
+
+	ts->perf_fd = syscall(__NR_perf_event_open, &attr, 0, -1, -1,
+			      PERF_FLAG_FD_CLOEXEC);
+	if (tally(OP_PERF, ts->perf_fd < 0 ? errno : 0, 0)) {
+		ts->perf_fd = -1;
+		return;
+	}
+	ts->perf_pages = 1 + (1L << rnd_in(&ts->rng, 0, PERF_ORDER));
+	p = mmap(NULL, ts->perf_pages * ps, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, ts->perf_fd, 0);
+	if (tally(OP_PERF, p == MAP_FAILED ? errno : 0,
+		  ALLOW(EPERM) | ALLOW(EAGAIN))) {
+		close(ts->perf_fd);
+		ts->perf_fd = -1;
+		return;
+	}
+	ts->perf_map = p;
+}
+
 static void do_op(struct tstate *ts, enum op op)
 {
 	cur_ts = ts;
@@ -1590,6 +1805,18 @@ static void do_op(struct tstate *ts, enum op op)
 		if (sh->have_hook)
 			op_hook(ts);
 		break;
+	case OP_ZEROCOPY:
+		if (sh->have_zc)
+			op_zerocopy(ts);
+		break;
+	case OP_XDP:
+		if (sh->have_xdp)
+			op_xdp(ts);
+		break;
+	case OP_PERF:
+		if (sh->have_perf)
+			op_perf(ts);
+		break;
 	default:
 		break;
 	}
@@ -1621,6 +1848,10 @@ static void tstate_init(struct tstate *ts)
 	memset(ts, 0, sizeof(*ts));
 	ts->vmat_fd = -1;
 	ts->hook_fd = -1;
+	ts->zc_fd[0] = -1;
+	ts->zc_fd[1] = -1;
+	ts->xdp_fd = -1;
+	ts->perf_fd = -1;
 	for (i = 0; i < NSECRET; i++)
 		ts->sec[i].fd = -1;
 	for (i = 0; i < NSHM; i++)
@@ -2898,8 +3129,15 @@ static void hold_stop(void)
 /* What the kernel has of what the workers use. */
 static void probe_features(void)
 {
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_DUMMY,
+		.disabled = 1,
+		.exclude_kernel = 1,
+	};
 	struct io_uring ring;
-	int fd;
+	int fd, one = 1;
 
 	fd = syscall(__NR_memfd_secret, 0);
 	sh->have_secret = fd >= 0;
@@ -2923,6 +3161,32 @@ static void probe_features(void)
 		io_uring_queue_exit(&ring);
 	else
 		ksft_print_msg("no io_uring: not stressed\n");
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	sh->have_zc = fd >= 0 && !setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY,
+					     &one, sizeof(one));
+	if (!sh->have_zc)
+		ksft_print_msg("no MSG_ZEROCOPY on UDP (%s): not stressed\n",
+			       strerror(errno));
+	if (fd >= 0)
+		close(fd);
+
+	fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+	sh->have_xdp = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	else
+		ksft_print_msg("no AF_XDP sockets (%s): not stressed\n",
+			       strerror(errno));
+
+	fd = syscall(__NR_perf_event_open, &attr, 0, -1, -1,
+		     PERF_FLAG_FD_CLOEXEC);
+	sh->have_perf = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	else
+		ksft_print_msg("no perf events (%s): not stressed\n",
+			       strerror(errno));
 }
 
 /* Make the tree; the main process goes to main_a. */
