@@ -17,13 +17,17 @@
 # names the uapi headers to build the benchmark against when the pins kernel
 # is not built here, PINS_BENCH_ARGS='-o mlock_1 -l root,d8' passes options
 # to the benchmark.
+#
+# make stress (not part of make check) runs test_pins_stress alone on the
+# debug kernel for PINS_STRESS_OPS operations (default 1,000,000) or
+# PINS_STRESS_SECS seconds (default 4 hours); PINS_DEBUG=0 on the plain one.
 
 export PINS PINS_DEBUG PINS_STRESS_OPS PINS_STRESS_SECS CMD PINS_ACCEL PINS_CACHE PINS_BUILD PINS_TIMEOUT PINS_BISECT_FROM JOBS
 export PINS_CROSS_ARCH PINS_CROSS_SRC PINS_BENCH_KERNELS PINS_BENCH_HEADERS PINS_BENCH_ARGS
 
-.PHONY: run check shell build prepare lint patches bisect-check cross bench clean
+.PHONY: run check shell build prepare lint patches bisect-check cross bench stress clean
 
-run check shell build prepare lint patches bisect-check cross bench:
+run check shell build prepare lint patches bisect-check cross bench stress:
 	@bash harness/pins.sh $@
 
 clean:
