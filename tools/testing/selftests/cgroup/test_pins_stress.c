@@ -120,7 +120,7 @@
 #define NSECRET			2	/* memfd_secret() files */
 #define NSHM			2	/* SysV shm segments */
 #define NPINS			4	/* pins through the test driver */
-#define ZC_PAGES		15	/* the most pages a UDP datagram takes */
+#define ZC_BYTES		(60 * 1024)	/* what a UDP datagram takes */
 #define PERF_ORDER		5	/* perf buffers: 1 + 2^(0..5) pages */
 #define SMALL_STACK		(64 * 1024)
 #define THREAD_STACK		(256 * 1024)
@@ -1620,8 +1620,8 @@ static void op_zerocopy(struct tstate *ts)
 		return;
 	r = &ts->reg[i];
 	subrange(ts, r, &first, &n);
-	if (ts->zc_corked + n >= ZC_PAGES)
-		n = ZC_PAGES - ts->zc_corked;
+	if (ts->zc_corked + n >= ZC_BYTES / ps)
+		n = ZC_BYTES / ps - ts->zc_corked;
 	else if (chance(&ts->rng, 40))
 		flags |= MSG_MORE;
 
@@ -3170,6 +3170,10 @@ static void probe_features(void)
 			       strerror(errno));
 	if (fd >= 0)
 		close(fd);
+	if (sh->have_zc && ZC_BYTES < ps) {
+		ksft_print_msg("pages too large for a UDP datagram: MSG_ZEROCOPY not stressed\n");
+		sh->have_zc = false;
+	}
 
 	fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
 	sh->have_xdp = fd >= 0;
