@@ -634,6 +634,19 @@ static bool subrange(struct tstate *ts, struct region *r, long *first,
 	return *first == 0 && *n == r->n;
 }
 
+/* Pages of some region (mapping one if there is none), NULL if none. */
+static char *some_pages(struct tstate *ts, long *n)
+{
+	int i = reg_any(ts);
+	long first;
+
+	if (i < 0)
+		return NULL;
+	subrange(ts, &ts->reg[i], &first, n);
+
+	return pg(ts->reg[i].addr, first);
+}
+
 static void op_mlock(struct tstate *ts, enum op op)
 {
 	int i = reg_any(ts), flags;
@@ -1374,10 +1387,9 @@ static void op_unpin(struct tstate *ts);
 static void op_pin(struct tstate *ts)
 {
 	struct vm_account_test_pin pin = {};
-	struct region *r;
-	long first, n;
 	__u32 mode;
-	int i;
+	char *p;
+	long n;
 
 	if (ts->vmat_fd < 0) {
 		ts->vmat_fd = open(VMAT_DEV, O_RDWR | O_CLOEXEC);
@@ -1394,12 +1406,10 @@ static void op_pin(struct tstate *ts)
 	if (ts->vmat_fd < 0)
 		return;
 
-	i = reg_any(ts);
-	if (i < 0)
+	p = some_pages(ts, &n);
+	if (!p)
 		return;
-	r = &ts->reg[i];
-	subrange(ts, r, &first, &n);
-	pin.addr = (unsigned long)pg(r->addr, first);
+	pin.addr = (unsigned long)p;
 	pin.npages = n;
 	if (!tally(OP_PIN, err_of(ioctl(ts->vmat_fd, VM_ACCOUNT_TEST_PIN,
 					&pin)), ALLOW(ENOMEM)))
@@ -1592,10 +1602,10 @@ static void zc_drain(struct tstate *ts)
  */
 static void op_zerocopy(struct tstate *ts)
 {
-	int i, err, flags = MSG_ZEROCOPY | MSG_DONTWAIT | MSG_NOSIGNAL;
-	long first = 0, n = 0;
-	struct region *r;
+	int err, flags = MSG_ZEROCOPY | MSG_DONTWAIT | MSG_NOSIGNAL;
 	ssize_t ret;
+	long n;
+	char *p;
 
 	if (ts->zc_fd[0] < 0) {
 		if (!zc_open(ts))
@@ -1615,17 +1625,15 @@ static void op_zerocopy(struct tstate *ts)
 		return;
 	}
 
-	i = reg_any(ts);
-	if (i < 0)
+	p = some_pages(ts, &n);
+	if (!p)
 		return;
-	r = &ts->reg[i];
-	subrange(ts, r, &first, &n);
 	if (ts->zc_corked + n >= ZC_BYTES / ps)
 		n = ZC_BYTES / ps - ts->zc_corked;
 	else if (chance(&ts->rng, 40))
 		flags |= MSG_MORE;
 
-	ret = send(ts->zc_fd[0], pg(r->addr, first), n * ps, flags);
+	ret = send(ts->zc_fd[0], p, n * ps, flags);
 	err = ret < 0 ? errno : 0;
 	if (!err && ret != n * ps) {
 		note("zerocopy: sent %zd of %ld bytes", ret, n * ps);
@@ -1644,8 +1652,8 @@ static void op_zerocopy(struct tstate *ts)
 static void op_xdp(struct tstate *ts)
 {
 	struct xdp_umem_reg mr = { .chunk_size = ps };
-	long first, n;
-	int i;
+	char *p;
+	long n;
 
 	if (ts->xdp_fd >= 0) {
 		tally(OP_XDP, err_of(close(ts->xdp_fd)), 0);
@@ -1653,14 +1661,13 @@ static void op_xdp(struct tstate *ts)
 		return;
 	}
 
-	i = reg_any(ts);
-	if (i < 0)
+	p = some_pages(ts, &n);
+	if (!p)
 		return;
-	subrange(ts, &ts->reg[i], &first, &n);
 	ts->xdp_fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (tally(OP_XDP, ts->xdp_fd < 0 ? errno : 0, 0))
 		return;
-	mr.addr = (uintptr_t)pg(ts->reg[i].addr, first);
+	mr.addr = (uintptr_t)p;
 	mr.len = n * ps;
 	if (tally(OP_XDP, err_of(setsockopt(ts->xdp_fd, SOL_XDP, XDP_UMEM_REG,
 					    &mr, sizeof(mr))),
@@ -1670,12 +1677,8 @@ static void op_xdp(struct tstate *ts)
 	}
 }
 
-/*
- * A perf ring buffer of 1 + 2^n pages of a software event of the thread,
- * charged while it is mapped; or its unmapping. EPERM: a limit refused it;
- * EAGAIN: under MCL_FUTURE, the mapping's lock was refused first.
- */
-static void op_perf(struct tstate *ts)
+/* A software event of this thread that counts nothing, for its buffer. */
+static int perf_open(void)
 {
 	struct perf_event_attr attr = {
 		.type = PERF_TYPE_SOFTWARE,
@@ -1684,6 +1687,18 @@ static void op_perf(struct tstate *ts)
 		.disabled = 1,
 		.exclude_kernel = 1,
 	};
+
+	return syscall(__NR_perf_event_open, &attr, 0, -1, -1,
+		       PERF_FLAG_FD_CLOEXEC);
+}
+
+/*
+ * A perf ring buffer of 1 + 2^n pages of a software event of the thread,
+ * charged while it is mapped; or its unmapping. EPERM: a limit refused it;
+ * EAGAIN: under MCL_FUTURE, the mapping's lock was refused first.
+ */
+static void op_perf(struct tstate *ts)
+{
 	void *p;
 
 	if (ts->perf_fd >= 0) {
@@ -1694,8 +1709,7 @@ static void op_perf(struct tstate *ts)
 		return;
 	}
 
-	ts->perf_fd = syscall(__NR_perf_event_open, &attr, 0, -1, -1,
-			      PERF_FLAG_FD_CLOEXEC);
+	ts->perf_fd = perf_open();
 	if (tally(OP_PERF, ts->perf_fd < 0 ? errno : 0, 0)) {
 		ts->perf_fd = -1;
 		return;
@@ -3129,13 +3143,6 @@ static void hold_stop(void)
 /* What the kernel has of what the workers use. */
 static void probe_features(void)
 {
-	struct perf_event_attr attr = {
-		.type = PERF_TYPE_SOFTWARE,
-		.size = sizeof(attr),
-		.config = PERF_COUNT_SW_DUMMY,
-		.disabled = 1,
-		.exclude_kernel = 1,
-	};
 	struct io_uring ring;
 	int fd, one = 1;
 
@@ -3183,8 +3190,7 @@ static void probe_features(void)
 		ksft_print_msg("no AF_XDP sockets (%s): not stressed\n",
 			       strerror(errno));
 
-	fd = syscall(__NR_perf_event_open, &attr, 0, -1, -1,
-		     PERF_FLAG_FD_CLOEXEC);
+	fd = perf_open();
 	sh->have_perf = fd >= 0;
 	if (fd >= 0)
 		close(fd);
