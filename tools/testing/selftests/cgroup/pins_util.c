@@ -41,17 +41,22 @@ void pins_util_init(void)
 		page_size = PAGE_SIZE;
 }
 
-/* Copy @src into @dst with newlines and tabs escaped, for messages. */
+/* Copy @src into @dst with control characters escaped, for messages. */
 const char *pins_escape(char *dst, size_t size, const char *src)
 {
+	static const char ctl[] = "\n\t\v\f\r", esc[] = "ntvfr";
+	unsigned char c;
 	size_t i = 0;
 
-	for (; *src && i + 3 < size; src++) {
-		if (*src == '\n' || *src == '\t') {
+	for (; *src && i + 5 < size; src++) {
+		c = *src;
+		if (strchr(ctl, c)) {
 			dst[i++] = '\\';
-			dst[i++] = *src == '\n' ? 'n' : 't';
+			dst[i++] = esc[strchr(ctl, c) - ctl];
+		} else if (c < 0x20 || c == 0x7f) {
+			i += sprintf(dst + i, "\\x%02x", c);
 		} else {
-			dst[i++] = *src;
+			dst[i++] = c;
 		}
 	}
 	dst[i] = '\0';
