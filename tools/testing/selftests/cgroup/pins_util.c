@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/limits.h>
+#include <linux/perf_event.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1701,4 +1702,25 @@ int pins_tree_check(const struct pins_tree *tree, const char *source,
 		    long cg, long sib, bool verbose)
 {
 	return pins_tree_check_other(tree, source, cg, sib, NULL, 0, verbose);
+}
+
+/*
+ * Open a disabled software event counting nothing (PERF_COUNT_SW_DUMMY)
+ * of this task, user space only, for its ring buffer: it needs no
+ * privilege while kernel.perf_event_paranoid is at most 2. Returns the fd,
+ * or -1 with errno set.
+ */
+int pins_perf_open(void)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_DUMMY,
+		.disabled = 1,
+		.exclude_kernel = 1,
+		.exclude_hv = 1,
+	};
+
+	return syscall(__NR_perf_event_open, &attr, 0, -1, -1,
+		       PERF_FLAG_FD_CLOEXEC);
 }

@@ -92,6 +92,7 @@ int pins_status_check(pid_t pid, const char *key, long pages, bool verbose);
 int pins_status_expect(pid_t pid, const char *key, long pages);
 
 int pins_become_nobody(void);
+int pins_perf_open(void);
 int pins_reap(pid_t *pid);
 void pins_kill(pid_t *pid);
 

@@ -161,25 +161,11 @@ static int vmpin_expect(pid_t pid, long pages)
 	return pins_status_expect(pid, "VmPin", pages);
 }
 
-/*
- * Open a disabled software event counting nothing (PERF_COUNT_SW_DUMMY)
- * of this task, user space only, which needs no privilege while
- * kernel.perf_event_paranoid is at most 2. Returns the fd, or -1.
- */
+/* pins_perf_open(), saying why it failed. Returns the fd, or -1. */
 static int perf_open(void)
 {
-	struct perf_event_attr attr = {
-		.type = PERF_TYPE_SOFTWARE,
-		.size = sizeof(attr),
-		.config = PERF_COUNT_SW_DUMMY,
-		.disabled = 1,
-		.exclude_kernel = 1,
-		.exclude_hv = 1,
-	};
-	int fd;
+	int fd = pins_perf_open();
 
-	fd = syscall(__NR_perf_event_open, &attr, 0, -1, -1,
-		     PERF_FLAG_FD_CLOEXEC);
 	if (fd < 0)
 		ksft_print_msg("perf_event_open: %s\n", strerror(errno));
 

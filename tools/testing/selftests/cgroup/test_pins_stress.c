@@ -65,7 +65,6 @@
 #include <limits.h>
 #include <linux/if_xdp.h>
 #include <linux/limits.h>
-#include <linux/perf_event.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1677,21 +1676,6 @@ static void op_xdp(struct tstate *ts)
 	}
 }
 
-/* A software event of this thread that counts nothing, for its buffer. */
-static int perf_open(void)
-{
-	struct perf_event_attr attr = {
-		.type = PERF_TYPE_SOFTWARE,
-		.size = sizeof(attr),
-		.config = PERF_COUNT_SW_DUMMY,
-		.disabled = 1,
-		.exclude_kernel = 1,
-	};
-
-	return syscall(__NR_perf_event_open, &attr, 0, -1, -1,
-		       PERF_FLAG_FD_CLOEXEC);
-}
-
 /*
  * A perf ring buffer of 1 + 2^n pages of a software event of the thread,
  * charged while it is mapped; or its unmapping. EPERM: a limit refused it;
@@ -1709,7 +1693,7 @@ static void op_perf(struct tstate *ts)
 		return;
 	}
 
-	ts->perf_fd = perf_open();
+	ts->perf_fd = pins_perf_open();
 	if (tally(OP_PERF, ts->perf_fd < 0 ? errno : 0, 0)) {
 		ts->perf_fd = -1;
 		return;
@@ -3190,7 +3174,7 @@ static void probe_features(void)
 		ksft_print_msg("no AF_XDP sockets (%s): not stressed\n",
 			       strerror(errno));
 
-	fd = perf_open();
+	fd = pins_perf_open();
 	sh->have_perf = fd >= 0;
 	if (fd >= 0)
 		close(fd);
