@@ -160,11 +160,12 @@ void mm_locked_pins_init(struct mm_struct *mm, struct task_struct *owner);
 void mm_locked_pins_move(struct task_struct *task, struct pins_cgroup *dst);
 
 /*
- * For the controller (kernel/cgroup/pins/): pins_cgroup_try_charge() and
- * pins_cgroup_uncharge() count the pages of a charge to the root in the
- * root's own per-CPU counters and pass every other charge to these, the
- * controller's; pins_root_add() and pins_root_sum() are those counters, by
- * source.
+ * pins_cgroup_try_charge() and pins_cgroup_uncharge() count the pages of a
+ * charge to the root in the root's own per-CPU counters and pass every
+ * other charge to these, the controller's (kernel/cgroup/pins/), which a
+ * caller that knows its cgroup is not the root may call directly.
+ * pins_root_add() and pins_root_sum() are the root's counters, by source,
+ * for the controller.
  */
 int __pins_cgroup_try_charge(struct pins_cgroup *pins,
 			     enum pins_source source, unsigned long npages);

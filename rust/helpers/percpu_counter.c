@@ -1,20 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 
-#include <linux/percpu_counter.h>
+#include <linux/cpumask.h>
+#include <linux/percpu.h>
 
-int rust_helper_percpu_counter_init_many(struct percpu_counter *fbc, s64 amount,
-					 gfp_t gfp, u32 nr_counters)
+void __percpu *rust_helper___alloc_percpu_gfp(size_t size, size_t align,
+					      gfp_t gfp)
 {
-	return percpu_counter_init_many(fbc, amount, gfp, nr_counters);
+	return __alloc_percpu_gfp(size, align, gfp);
 }
 
-void rust_helper_percpu_counter_add_local(struct percpu_counter *fbc,
-					  s64 amount)
+void rust_helper_this_cpu_add_s64(s64 __percpu *ptr, s64 val)
 {
-	percpu_counter_add_local(fbc, amount);
+	this_cpu_add(*ptr, val);
 }
 
-s64 rust_helper_percpu_counter_sum(struct percpu_counter *fbc)
+s64 rust_helper_per_cpu_read_s64(s64 __percpu *ptr, unsigned int cpu)
 {
-	return percpu_counter_sum(fbc);
+	return READ_ONCE(*per_cpu_ptr(ptr, cpu));
+}
+
+unsigned int rust_helper_cpumask_next(int n, const struct cpumask *srcp)
+{
+	return cpumask_next(n, srcp);
+}
+
+/*
+ * nr_cpu_ids is a variable on most configurations and a macro on the
+ * others: this is it on all of them, under a name that does not clash with
+ * the variable's binding.
+ */
+unsigned int rust_helper_num_cpu_ids(void)
+{
+	return nr_cpu_ids;
 }

@@ -90,18 +90,27 @@ impl Level {
     /// peak before the reset and the usage it restarted from.
     pub fn reset_local_peak(&self) -> (u64, u64) {
         let usage = self.usage();
-        (self.local_peak.swap(usage, Ordering::Relaxed), usage)
+        let old = self.local_peak.swap(usage, Ordering::Relaxed);
+        // The usage may be one that a charge has not recorded yet: keep the
+        // local peak at or below the peak, as [`Level::reached`] expects.
+        self.peak.fetch_max(usage, Ordering::Relaxed);
+        (old, usage)
     }
 
     /// Records `usage` as reached.
+    ///
+    /// The local peak never stays above the peak: each is raised to the
+    /// same values, the peak right after the local peak, and a reset puts
+    /// the local peak at a usage that it then records in the peak too. So a
+    /// usage that does not exceed the local peak does not exceed the peak.
     #[inline]
     fn reached(&self, usage: u64) {
         // Reading first keeps the steady state free of atomic writes.
-        if usage > self.peak.load(Ordering::Relaxed) {
-            self.peak.fetch_max(usage, Ordering::Relaxed);
-        }
         if usage > self.local_peak.load(Ordering::Relaxed) {
             self.local_peak.fetch_max(usage, Ordering::Relaxed);
+            if usage > self.peak.load(Ordering::Relaxed) {
+                self.peak.fetch_max(usage, Ordering::Relaxed);
+            }
         }
     }
 
@@ -116,20 +125,23 @@ impl Level {
     }
 
     /// Raises the usage by `pages` unless that would take it above the limit
-    /// or above `ceiling`. Returns whether the usage was raised, or why not;
-    /// `depth` is this level's position in the charge, for the refusal.
+    /// or above `ceiling`. Returns whether the usage was raised, or why not.
     ///
     /// Does not record a peak: [`try_charge`] does once every level accepted.
     #[inline]
-    fn try_raise(&self, pages: u64, ceiling: u64, depth: usize) -> Result<(), Refusal> {
+    fn try_raise(&self, pages: u64, ceiling: u64) -> Result<(), Why> {
         let mut usage = self.usage.load(Ordering::Relaxed);
         let new = loop {
-            let new = match usage.checked_add(pages) {
-                Some(new) if new <= ceiling => new,
-                _ => return Err(Refusal::TooLarge),
-            };
-            if new > self.max.load(Ordering::SeqCst) {
-                return Err(Refusal::Limit(depth));
+            let max = self.max.load(Ordering::SeqCst);
+            let (new, wrapped) = usage.overflowing_add(pages);
+            // One test for the usual case; which bound it was is found out
+            // only when one was hit.
+            if wrapped || new > max.min(ceiling) {
+                return Err(if wrapped || new > ceiling {
+                    Why::TooLarge
+                } else {
+                    Why::Limit
+                });
             }
             match self
                 .usage
@@ -144,7 +156,7 @@ impl Level {
         // read the old one.
         if new > self.max.load(Ordering::SeqCst) {
             self.lower(pages);
-            return Err(Refusal::Limit(depth));
+            return Err(Why::Limit);
         }
         Ok(())
     }
@@ -178,6 +190,13 @@ impl Level {
     }
 }
 
+/// Why one level refused to be raised.
+#[derive(Clone, Copy)]
+enum Why {
+    Limit,
+    TooLarge,
+}
+
 /// Why [`try_charge`] refused a charge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -207,18 +226,38 @@ where
         return Ok(());
     }
     let levels = levels.into_iter();
-    for (depth, level) in levels.clone().enumerate() {
-        if let Err(refusal) = level.try_raise(pages, ceiling, depth) {
-            for done in levels.take(depth) {
-                done.lower(pages);
-            }
-            return Err(refusal);
+    for level in levels.clone() {
+        if let Err(why) = level.try_raise(pages, ceiling) {
+            return Err(undo(levels, level, pages, why));
         }
     }
     for level in levels {
         level.reached(level.usage());
     }
     Ok(())
+}
+
+/// Lowers again the levels of `levels` that come before `refused`, which
+/// refused a charge of `pages` for `why`, and says where.
+#[cold]
+fn undo<'a>(
+    levels: impl Iterator<Item = &'a Level>,
+    refused: &Level,
+    pages: u64,
+    why: Why,
+) -> Refusal {
+    let mut depth = 0;
+    for level in levels {
+        if core::ptr::eq(level, refused) {
+            break;
+        }
+        level.lower(pages);
+        depth += 1;
+    }
+    match why {
+        Why::Limit => Refusal::Limit(depth),
+        Why::TooLarge => Refusal::TooLarge,
+    }
 }
 
 /// Charges `pages` to every level yielded by `levels` without checking any

@@ -155,6 +155,7 @@ fn levels(css: &Css<Pins>) -> impl Iterator<Item = &Level> + Clone {
 /// cgroup, hierarchically there and in every ancestor below the root. Then
 /// reports it: the tracepoint for every refusal, a log line for the first
 /// one by that cgroup's limit.
+#[cold]
 fn record_refusal(css: &Css<Pins>, depth: usize, source: usize, pages: u64) {
     let chain = css.ancestors().take_while(|css| !css.is_root()).skip(depth);
     let mut limiter = None;
