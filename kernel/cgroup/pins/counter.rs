@@ -90,27 +90,18 @@ impl Level {
     /// peak before the reset and the usage it restarted from.
     pub fn reset_local_peak(&self) -> (u64, u64) {
         let usage = self.usage();
-        let old = self.local_peak.swap(usage, Ordering::Relaxed);
-        // The usage may be one that a charge has not recorded yet: keep the
-        // local peak at or below the peak, as [`Level::reached`] expects.
-        self.peak.fetch_max(usage, Ordering::Relaxed);
-        (old, usage)
+        (self.local_peak.swap(usage, Ordering::Relaxed), usage)
     }
 
     /// Records `usage` as reached.
-    ///
-    /// The local peak never stays above the peak: each is raised to the
-    /// same values, the peak right after the local peak, and a reset puts
-    /// the local peak at a usage that it then records in the peak too. So a
-    /// usage that does not exceed the local peak does not exceed the peak.
     #[inline]
     fn reached(&self, usage: u64) {
         // Reading first keeps the steady state free of atomic writes.
+        if usage > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(usage, Ordering::Relaxed);
+        }
         if usage > self.local_peak.load(Ordering::Relaxed) {
             self.local_peak.fetch_max(usage, Ordering::Relaxed);
-            if usage > self.peak.load(Ordering::Relaxed) {
-                self.peak.fetch_max(usage, Ordering::Relaxed);
-            }
         }
     }
 
