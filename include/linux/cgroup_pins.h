@@ -9,6 +9,8 @@
 #define _LINUX_CGROUP_PINS_H
 
 #include <linux/errno.h>
+#include <linux/jump_label.h>
+#include <linux/limits.h>
 #include <linux/percpu.h>
 #include <linux/types.h>
 
@@ -58,6 +60,19 @@ struct pins_cgroup;
 
 #ifdef CONFIG_CGROUP_PINS
 
+/* The root cgroup's pins cgroup (kernel/cgroup/pins/charge.c). */
+extern struct pins_cgroup *pins_root_cgroup;
+
+/*
+ * Enabled when the first pins cgroup other than the root is set up: until
+ * then every task is in the root, and the inline functions below know a
+ * task's pins cgroup without looking it up.
+ */
+DECLARE_STATIC_KEY_FALSE(pins_cgroup_in_use);
+
+struct pins_cgroup *__pins_cgroup_get(struct task_struct *task);
+void __pins_cgroup_put(struct pins_cgroup *pins);
+
 /**
  * pins_cgroup_get() - get the pins cgroup of a task
  * @task: the task
@@ -66,13 +81,36 @@ struct pins_cgroup;
  * keeps it alive (even after it is removed) until pins_cgroup_put(). Charges
  * made to it stay with it if @task moves to another cgroup.
  */
-struct pins_cgroup *pins_cgroup_get(struct task_struct *task);
+static inline struct pins_cgroup *pins_cgroup_get(struct task_struct *task)
+{
+	/* The root is never freed: its references are not counted. */
+	if (!static_branch_unlikely(&pins_cgroup_in_use))
+		return pins_root_cgroup;
+	return __pins_cgroup_get(task);
+}
 
 /**
  * pins_cgroup_put() - put a reference taken by pins_cgroup_get()
  * @pins: the pins cgroup, or NULL
  */
-void pins_cgroup_put(struct pins_cgroup *pins);
+static inline void pins_cgroup_put(struct pins_cgroup *pins)
+{
+	if (pins && pins != pins_root_cgroup)
+		__pins_cgroup_put(pins);
+}
+
+/**
+ * pins_cgroup_is_root() - whether a pins cgroup is the root cgroup's
+ * @pins: a pins cgroup the caller holds a reference on
+ *
+ * The root has no limit: a charge to it never fails.
+ *
+ * Return: true if @pins is the root's.
+ */
+static inline bool pins_cgroup_is_root(struct pins_cgroup *pins)
+{
+	return pins == pins_root_cgroup;
+}
 
 /* The root's own counts by source, per CPU (kernel/cgroup/pins/charge.c). */
 struct pins_root_stat {
@@ -88,22 +126,35 @@ DECLARE_PER_CPU(struct pins_root_stat, pins_root_stat);
  *
  * For a caller that knows its charge goes to the root (pins_cgroup_is_root()),
  * which has no limit: what pins_cgroup_try_charge() and
- * pins_cgroup_uncharge() do for the root, inline. @source must be valid.
+ * pins_cgroup_uncharge() do for the root. @source must be valid.
  */
 static inline void pins_cgroup_root_add(enum pins_source source, long npages)
 {
 	this_cpu_add(pins_root_stat.pages[source], npages);
 }
 
-/**
- * pins_cgroup_is_root() - whether a pins cgroup is the root cgroup's
- * @pins: a pins cgroup the caller holds a reference on
- *
- * The root has no limit: a charge to it never fails.
- *
- * Return: true if @pins is the root's.
+/*
+ * Whether a charge or return of @npages for @source to @pins is one for the
+ * root's counts alone. A source that is not one, or an absurd count, is
+ * left to the controller, which reports or refuses it.
  */
-bool pins_cgroup_is_root(struct pins_cgroup *pins);
+static inline bool pins_cgroup_root_charge(struct pins_cgroup *pins,
+					   enum pins_source source,
+					   unsigned long npages)
+{
+	return pins_cgroup_is_root(pins) &&
+	       (unsigned int)source < NR_PINS_SOURCES && npages <= LONG_MAX;
+}
+
+/*
+ * The controller's own charge and return (kernel/cgroup/pins/), which the
+ * inline functions below call for every cgroup but the root, and which a
+ * caller that knows its cgroup is not the root may call directly.
+ */
+int __pins_cgroup_try_charge(struct pins_cgroup *pins,
+			     enum pins_source source, unsigned long npages);
+void __pins_cgroup_uncharge(struct pins_cgroup *pins, enum pins_source source,
+			    unsigned long npages);
 
 /**
  * pins_cgroup_try_charge() - charge pinned pages to a pins cgroup
@@ -120,8 +171,16 @@ bool pins_cgroup_is_root(struct pins_cgroup *pins);
  * Return: 0 on success, -ENOMEM if a limit refused the charge (nothing is
  * charged then). A NULL @pins always succeeds.
  */
-int pins_cgroup_try_charge(struct pins_cgroup *pins, enum pins_source source,
-			   unsigned long npages);
+static inline int pins_cgroup_try_charge(struct pins_cgroup *pins,
+					 enum pins_source source,
+					 unsigned long npages)
+{
+	if (pins_cgroup_root_charge(pins, source, npages)) {
+		pins_cgroup_root_add(source, npages);
+		return 0;
+	}
+	return __pins_cgroup_try_charge(pins, source, npages);
+}
 
 /**
  * pins_cgroup_uncharge() - return pages charged by pins_cgroup_try_charge()
@@ -132,8 +191,16 @@ int pins_cgroup_try_charge(struct pins_cgroup *pins, enum pins_source source,
  * Never fails. Returning more than was charged is a bug: it is reported once
  * with a warning and the counters are clamped at zero.
  */
-void pins_cgroup_uncharge(struct pins_cgroup *pins, enum pins_source source,
-			  unsigned long npages);
+static inline void pins_cgroup_uncharge(struct pins_cgroup *pins,
+					enum pins_source source,
+					unsigned long npages)
+{
+	if (pins_cgroup_root_charge(pins, source, npages)) {
+		pins_cgroup_root_add(source, -(long)npages);
+		return;
+	}
+	__pins_cgroup_uncharge(pins, source, npages);
+}
 
 /**
  * pins_cgroup_move() - move a charge from one pins cgroup to another
@@ -160,19 +227,13 @@ void mm_locked_pins_init(struct mm_struct *mm, struct task_struct *owner);
 void mm_locked_pins_move(struct task_struct *task, struct pins_cgroup *dst);
 
 /*
- * pins_cgroup_try_charge() and pins_cgroup_uncharge() count the pages of a
- * charge to the root in the root's own per-CPU counters and pass every
- * other charge to these, the controller's (kernel/cgroup/pins/), which a
- * caller that knows its cgroup is not the root may call directly.
- * pins_root_add() and pins_root_sum() are the root's counters, by source,
- * for the controller.
+ * For the controller: the root's counters, by source, and
+ * pins_cgroup_mark_in_use(), which it calls before it sets up a pins
+ * cgroup other than the root.
  */
-int __pins_cgroup_try_charge(struct pins_cgroup *pins,
-			     enum pins_source source, unsigned long npages);
-void __pins_cgroup_uncharge(struct pins_cgroup *pins, enum pins_source source,
-			    unsigned long npages);
 void pins_root_add(enum pins_source source, s64 pages);
 s64 pins_root_sum(enum pins_source source);
+void pins_cgroup_mark_in_use(void);
 
 /*
  * For the controller: reports a charge of @npages for @source to @charged
@@ -200,6 +261,17 @@ static inline void pins_cgroup_put(struct pins_cgroup *pins)
 static inline bool pins_cgroup_is_root(struct pins_cgroup *pins)
 {
 	return false;
+}
+
+static inline bool pins_cgroup_root_charge(struct pins_cgroup *pins,
+					   enum pins_source source,
+					   unsigned long npages)
+{
+	return false;
+}
+
+static inline void pins_cgroup_root_add(enum pins_source source, long npages)
+{
 }
 
 static inline int pins_cgroup_try_charge(struct pins_cgroup *pins,

@@ -87,6 +87,31 @@ static inline bool vm_account_inert(enum vm_account_flags flags)
 	return !IS_ENABLED(CONFIG_CGROUP_PINS) && (flags & VM_ACCOUNT_CGROUP);
 }
 
+/*
+ * Whether a charge or return of @npages through @acct only counts them for
+ * the root cgroup: the account charges no rlimit counter and the root,
+ * which has no limit. The calls below do that inline.
+ */
+static inline bool vm_account_root_only(struct vm_account *acct,
+					unsigned long npages)
+{
+	return (acct->flags & VM_ACCOUNT_CGROUP) &&
+	       pins_cgroup_root_charge(acct->pins, acct->source, npages);
+}
+
+/* Takes @npages off the count of @acct, unless it has fewer. */
+static inline bool vm_account_take(struct vm_account *acct,
+				   unsigned long npages)
+{
+	long cur = atomic_long_read(&acct->pinned);
+
+	do {
+		if (cur < 0 || npages > (unsigned long)cur)
+			return false;
+	} while (!atomic_long_try_cmpxchg(&acct->pinned, &cur, cur - npages));
+	return true;
+}
+
 /**
  * vm_account_init() - set up a vm_account
  * @acct: the vm_account, usually embedded in the object that will pin
@@ -115,6 +140,16 @@ static inline void vm_account_init(struct vm_account *acct,
 		atomic_long_set(&acct->pinned, 0);
 		return;
 	}
+	if (flags & VM_ACCOUNT_CGROUP) {
+		acct->task = NULL;
+		acct->mm = NULL;
+		acct->user = NULL;
+		acct->pins = pins_cgroup_get(task);
+		acct->flags = flags;
+		acct->source = source;
+		atomic_long_set(&acct->pinned, 0);
+		return;
+	}
 	__vm_account_init(acct, source, task, user, flags);
 }
 
@@ -139,6 +174,11 @@ static inline int vm_account_pinned(struct vm_account *acct,
 {
 	if (vm_account_inert(acct->flags))
 		return 0;
+	if (vm_account_root_only(acct, npages)) {
+		pins_cgroup_root_add(acct->source, npages);
+		atomic_long_add(npages, &acct->pinned);
+		return 0;
+	}
 	return __vm_account_pinned(acct, npages);
 }
 
@@ -153,8 +193,14 @@ static inline int vm_account_pinned(struct vm_account *acct,
 static inline void vm_unaccount_pinned(struct vm_account *acct,
 				       unsigned long npages)
 {
-	if (!vm_account_inert(acct->flags))
-		__vm_unaccount_pinned(acct, npages);
+	if (vm_account_inert(acct->flags))
+		return;
+	if (vm_account_root_only(acct, npages) &&
+	    vm_account_take(acct, npages)) {
+		pins_cgroup_root_add(acct->source, -(long)npages);
+		return;
+	}
+	__vm_unaccount_pinned(acct, npages);
 }
 
 /**
@@ -167,8 +213,14 @@ static inline void vm_unaccount_pinned(struct vm_account *acct,
  */
 static inline void vm_account_release(struct vm_account *acct)
 {
-	if (!vm_account_inert(acct->flags))
-		__vm_account_release(acct);
+	if (vm_account_inert(acct->flags))
+		return;
+	/* The root's references are not counted: nothing to put. */
+	if (vm_account_root_only(acct, 0) && !atomic_long_read(&acct->pinned)) {
+		acct->pins = NULL;
+		return;
+	}
+	__vm_account_release(acct);
 }
 
 /**

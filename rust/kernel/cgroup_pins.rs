@@ -36,6 +36,18 @@ pub fn move_locked_memory<S: Subsystem>(task: &Task, dst: ARef<Css<S>>) {
     unsafe { bindings::mm_locked_pins_move(task.0.get(), dst.as_ptr()) };
 }
 
+/// Tells the charge path that a pins cgroup other than the root is about to
+/// be set up. Until then every task is in the root, and the charge path
+/// takes that as known instead of looking up each task's cgroup.
+///
+/// For the pins controller's `alloc` callback, before it sets up a cgroup
+/// that has a parent. Takes locks that may sleep the first time.
+pub fn mark_in_use() {
+    // SAFETY: The function has no preconditions. It enables a static key,
+    // which may sleep, and `alloc` is called where that is allowed.
+    unsafe { bindings::pins_cgroup_mark_in_use() };
+}
+
 /// Adds `pages` (a negative number removes them) to the pins charged to the
 /// root cgroup itself for source `source`, an index of `enum pins_source`.
 ///

@@ -20,9 +20,10 @@
 //! whole host in `pins.current` and `pins.stat`, its own tasks' charges
 //! included, without a shared counter on every pinning path: the root has
 //! no limit, no level in the hierarchical counter and no `pins.peak`.
-//! The root's own counts are kept in C (`charge.c`), whose entry points
-//! count a charge to the root without calling into this file and pass every
-//! other one to [`__pins_cgroup_try_charge`] and [`__pins_cgroup_uncharge`].
+//! The root's own counts are kept in C (`charge.c`). The inline entry points
+//! in `cgroup_pins.h` count a charge to the root without calling into this
+//! file and pass every other one to [`__pins_cgroup_try_charge`] and
+//! [`__pins_cgroup_uncharge`].
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
@@ -119,7 +120,10 @@ impl Subsystem for Pins {
     type State = PinsState;
     const ID: bindings::cgroup_subsys_id = bindings::cgroup_subsys_id_pins_cgrp_id;
 
-    fn alloc(_parent: Option<&Css<Self>>) -> impl PinInit<PinsState, Error> {
+    fn alloc(parent: Option<&Css<Self>>) -> impl PinInit<PinsState, Error> {
+        if parent.is_some() {
+            cgroup_pins::mark_in_use();
+        }
         try_pin_init!(PinsState {
             level: Level::new(),
             stat <- PercpuCounters::new(GFP_KERNEL),
@@ -407,7 +411,9 @@ kernel::cgroup_subsys! {
 // `struct pins_cgroup *` is the address of a `Css<Pins>` (see
 // `kernel::cgroup_pins`), or null for no cgroup. C owns a reference on it
 // between `pins_cgroup_get()` and `pins_cgroup_put()`, or
-// `mm_locked_pins_move()` for the reference `Pins::attach` hands over.
+// `mm_locked_pins_move()` for the reference `Pins::attach` hands over. The
+// root's css is never freed, so its references are not counted: C passes
+// the root without taking one.
 
 /// Borrows the pins cgroup behind a `struct pins_cgroup *` from C.
 ///
@@ -425,7 +431,7 @@ unsafe fn borrow<'a>(pins: *mut bindings::pins_cgroup) -> Option<&'a Css<Pins>> 
 }
 
 /// Charges `npages` for source `src` to `pins` and its ancestors, all or
-/// nothing; `pins_cgroup_try_charge()` (`charge.c`) calls it for every
+/// nothing; `pins_cgroup_try_charge()` (`cgroup_pins.h`) calls it for every
 /// cgroup but the root.
 ///
 /// # Safety
@@ -482,7 +488,7 @@ pub unsafe extern "C" fn pins_cgroup_move(
 }
 
 /// Returns `npages` charged for source `src` by [`__pins_cgroup_try_charge`];
-/// `pins_cgroup_uncharge()` (`charge.c`) calls it for every cgroup but the
+/// `pins_cgroup_uncharge()` (`cgroup_pins.h`) calls it for every cgroup but the
 /// root.
 ///
 /// # Safety

@@ -46,6 +46,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -1517,6 +1518,102 @@ static int root_children_expect(const char *root,
 			ret = -1;
 
 	return ret;
+}
+
+/* The keys of locked memory and of perf ring buffers in pins.stat. */
+#define STAT_MLOCK	0
+#define STAT_PERF	6
+
+/*
+ * Until the first pins cgroup other than the root is made, every task is
+ * in the root, and the kernel takes that as known instead of looking each
+ * task's cgroup up. What is charged then counts in the root's pins.current
+ * and pins.stat, through the charge hook, mlock() and a perf ring buffer
+ * (a vm_account), and comes back out of them exactly after a pins cgroup
+ * was made; what is charged after that goes to the cgroup of the task.
+ *
+ * A TEST() runs before every TEST_F(), whose setup makes pins cgroups, and
+ * test_pins is the first test the guest runs after boot: there, this test
+ * starts before any pins cgroup exists. Run anywhere else it checks the
+ * same on the path that looks the cgroup up.
+ */
+TEST(root_before_first_cgroup)
+{
+	struct pins_usage base, delta = { 0 };
+	char root[PATH_MAX], cg[PATH_MAX];
+	int fd, fd_root, fd_cg, pfd, ret;
+	char *mem, *ring;
+
+	pins_util_init();
+	ret = pins_setup_root(root, sizeof(root));
+	if (ret == KSFT_SKIP)
+		SKIP(return, "%s", skip_reason);
+	ASSERT_EQ(KSFT_PASS, ret);
+	if (!hook_available())
+		SKIP(return, "pins test hook not built");
+	pfd = pins_perf_open();
+	if (pfd < 0)
+		SKIP(return, "perf_event_open: %s", strerror(errno));
+	ASSERT_EQ(0, pins_path_of(cg, root, "pins_test_first_cgroup"));
+	/* Left behind by an earlier run that failed, or nothing. */
+	ASSERT_EQ(0, cg_destroy(cg));
+	ASSERT_EQ(0, cg_enter_current(root));
+	mem = mmap(NULL, 3 * page_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	ASSERT_EQ(0, pins_usage_read(root, &base));
+
+	fd = hook_open(root, root);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, hook_cmd(fd, "charge", 5, 0));
+	ASSERT_EQ(0, mlock(mem, 3 * page_size));
+	ring = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    pfd, 0);
+	ASSERT_NE(MAP_FAILED, ring);
+	delta.stat[STAT_OTHER] = 5;
+	delta.stat[STAT_MLOCK] = 3;
+	delta.stat[STAT_PERF] = 2;
+	delta.current = 10;
+	ASSERT_EQ(0, pins_usage_expect(root, &base, &delta));
+
+	/* The first pins cgroup. */
+	ASSERT_EQ(0, pins_create(cg, false));
+	ASSERT_EQ(1, pins_cg_has_word(cg, "cgroup.controllers", "pins"));
+
+	/* What was charged before it is returned to the root. */
+	ASSERT_EQ(0, hook_cmd(fd, "uncharge", 2, 0));
+	ASSERT_EQ(0, munlock(mem, 3 * page_size));
+	ASSERT_EQ(0, munmap(ring, 2 * page_size));
+	delta.stat[STAT_OTHER] = 3;
+	delta.stat[STAT_MLOCK] = 0;
+	delta.stat[STAT_PERF] = 0;
+	delta.current = 3;
+	ASSERT_EQ(0, pins_usage_expect(root, &base, &delta));
+	ASSERT_EQ(0, usage_expect(cg, NULL, 0));
+
+	/* New charges go where their task is: the root, then the cgroup. */
+	fd_root = hook_open(root, root);
+	ASSERT_LE(0, fd_root);
+	ASSERT_EQ(0, hook_cmd(fd_root, "charge", 4, 0));
+	fd_cg = hook_open(root, cg);
+	ASSERT_LE(0, fd_cg);
+	ASSERT_EQ(0, hook_cmd(fd_cg, "charge", 1, 0));
+	ASSERT_EQ(0, mlock(mem, page_size));
+	delta.stat[STAT_OTHER] = 8;
+	delta.stat[STAT_MLOCK] = 1;
+	delta.current = 9;
+	ASSERT_EQ(0, pins_usage_expect(root, &base, &delta));
+	ASSERT_EQ(0, usage_expect(cg, NULL, 1));
+
+	ASSERT_EQ(0, munlock(mem, page_size));
+	pins_close_fd(&fd);
+	pins_close_fd(&fd_root);
+	pins_close_fd(&fd_cg);
+	pins_close_fd(&pfd);
+	ASSERT_EQ(0, usage_expect(root, &base, 0));
+	ASSERT_EQ(0, usage_expect(cg, NULL, 0));
+	ASSERT_EQ(0, munmap(mem, 3 * page_size));
+	ASSERT_EQ(0, cg_destroy(cg));
 }
 
 /*
