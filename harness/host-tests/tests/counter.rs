@@ -644,3 +644,55 @@ fn local_peak_restarts_from_usage_on_reset() {
     assert_eq!(child.local_peak(), 7);
     assert_eq!(child.peak(), 7);
 }
+
+#[test]
+fn local_peak_is_never_above_peak_so_one_comparison_records_both() {
+    let level = Level::new();
+    assert!(try_charge([&level], 5).is_ok());
+    assert!(uncharge([&level], 5));
+    assert_eq!(level.reset_local_peak(), (5, 0));
+    assert!(try_charge([&level], 3).is_ok());
+    assert_eq!((level.local_peak(), level.peak()), (3, 5));
+    // Above the local peak but within the peak: only the local peak moves.
+    assert!(try_charge([&level], 1).is_ok());
+    assert_eq!((level.local_peak(), level.peak()), (4, 5));
+    // Above both: both move.
+    assert!(try_charge([&level], 2).is_ok());
+    assert_eq!((level.local_peak(), level.peak()), (6, 6));
+
+    // Resets race with charges whose peaks are not recorded yet: the local
+    // peak must still never pass the peak, or a later usage between the two
+    // would go unrecorded in the peak. Nothing is returned, so the final
+    // usage is the highest, and the peak must be it.
+    let level = Level::new();
+    let stop = AtomicBool::new(false);
+    let started = AtomicU64::new(0);
+    thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                started.fetch_add(1, Ordering::Relaxed);
+                // Every charge reaches a new high, which a reset may see
+                // before its peaks are recorded.
+                while !stop.load(Ordering::Relaxed) {
+                    assert!(try_charge([&level], 1).is_ok());
+                }
+            });
+        }
+        while started.load(Ordering::Relaxed) < 3 {
+            thread::yield_now();
+        }
+        let mut above = None;
+        for _ in 0..2_000_000 {
+            level.reset_local_peak();
+            // The peak only grows, so reading it second is safe.
+            let (local, peak) = (level.local_peak(), level.peak());
+            if local > peak {
+                above = Some((local, peak));
+                break;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(above, None, "local peak above the peak");
+    });
+    assert_eq!(level.peak(), level.usage());
+}

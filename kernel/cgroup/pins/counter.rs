@@ -88,21 +88,35 @@ impl Level {
 
     /// Restarts the local peak from the current usage. Returns the local
     /// peak before the reset and the usage it restarted from.
+    ///
+    /// A usage above the peak includes a charge that is being refused, or
+    /// one accepted whose peak is yet to be recorded, which records it in
+    /// both peaks then: the local peak restarts from the peak instead, so
+    /// that it is never above the peak.
     pub fn reset_local_peak(&self) -> (u64, u64) {
-        let usage = self.usage();
+        let usage = self.usage().min(self.peak());
         (self.local_peak.swap(usage, Ordering::Relaxed), usage)
     }
 
     /// Records `usage` as reached.
+    ///
+    /// The local peak is never above the peak: it starts at 0 with it, is
+    /// raised after it and restarts from no more than it. So a usage within
+    /// the local peak is within both, and the steady state costs one
+    /// comparison and no atomic write.
     #[inline]
     fn reached(&self, usage: u64) {
-        // Reading first keeps the steady state free of atomic writes.
+        if usage > self.local_peak.load(Ordering::Relaxed) {
+            self.raise_peaks(usage);
+        }
+    }
+
+    /// Raises the peak and then the local peak to `usage`.
+    fn raise_peaks(&self, usage: u64) {
         if usage > self.peak.load(Ordering::Relaxed) {
             self.peak.fetch_max(usage, Ordering::Relaxed);
         }
-        if usage > self.local_peak.load(Ordering::Relaxed) {
-            self.local_peak.fetch_max(usage, Ordering::Relaxed);
-        }
+        self.local_peak.fetch_max(usage, Ordering::Relaxed);
     }
 
     /// Sets the limit. Lowering it below the usage is allowed: nothing is
