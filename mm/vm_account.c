@@ -123,7 +123,8 @@ static void vm_account_lower_long(atomic_long_t *counter, unsigned long npages)
 	} while (!atomic_long_try_cmpxchg(counter, &cur, new));
 }
 
-static void vm_account_lower(struct vm_account *acct, unsigned long npages)
+static __always_inline void vm_account_lower(struct vm_account *acct,
+					     unsigned long npages)
 {
 	if (acct->user) {
 		vm_account_lower_long(&acct->user->locked_vm, npages);
@@ -208,3 +209,18 @@ void __vm_account_release(struct vm_account *acct)
 	acct->task = NULL;
 }
 EXPORT_SYMBOL_GPL(__vm_account_release);
+
+/* vm_account_release_all() of an account not charged to the root alone. */
+void __vm_account_release_all(struct vm_account *acct)
+{
+	long left = atomic_long_xchg(&acct->pinned, 0);
+
+	if (WARN_ON_ONCE(left < 0))
+		left = 0;
+	if (left) {
+		vm_account_lower(acct, left);
+		pins_cgroup_uncharge(acct->pins, acct->source, left);
+	}
+	__vm_account_release(acct);
+}
+EXPORT_SYMBOL_GPL(__vm_account_release_all);

@@ -75,6 +75,7 @@ void vm_account_init_current(struct vm_account *acct,
 int __vm_account_pinned(struct vm_account *acct, unsigned long npages);
 void __vm_unaccount_pinned(struct vm_account *acct, unsigned long npages);
 void __vm_account_release(struct vm_account *acct);
+void __vm_account_release_all(struct vm_account *acct);
 
 /*
  * Without the pins controller, an account that charges only the cgroup
@@ -221,6 +222,29 @@ static inline void vm_account_release(struct vm_account *acct)
 		return;
 	}
 	__vm_account_release(acct);
+}
+
+/**
+ * vm_account_release_all() - return what a vm_account charged and drop its
+ * references
+ * @acct: the vm_account, which nothing charges through any more
+ *
+ * For a caller that returns everything it pinned at once when it is done:
+ * vm_unaccount_pinned() of vm_account_charged(), then vm_account_release(),
+ * in one step.
+ */
+static inline void vm_account_release_all(struct vm_account *acct)
+{
+	if (vm_account_inert(acct->flags))
+		return;
+	if (vm_account_root_only(acct, 0)) {
+		long left = atomic_long_xchg(&acct->pinned, 0);
+
+		pins_cgroup_root_add(acct->source, -left);
+		acct->pins = NULL;
+		return;
+	}
+	__vm_account_release_all(acct);
 }
 
 /**

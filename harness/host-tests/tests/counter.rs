@@ -406,6 +406,36 @@ fn peak_tracks_the_maximum_and_ignores_refusals() {
 }
 
 #[test]
+fn a_new_high_at_any_level_is_recorded_there() {
+    let (a, b, c) = (Level::new(), Level::new(), Level::new());
+    let (parent, top) = (Level::new(), Level::new());
+
+    assert!(try_charge([&a, &parent, &top], 10).is_ok());
+    assert!(uncharge([&a, &parent, &top], 10));
+    assert!(try_charge([&b, &parent, &top], 8).is_ok());
+    assert_eq!(peaks(&[&a, &b, &parent, &top]), [10, 8, 10, 10]);
+
+    // 5 in `a` is below its peak; `parent` and `top` reach 13.
+    assert!(try_charge([&a, &parent, &top], 5).is_ok());
+    assert_eq!(peaks(&[&a, &parent, &top]), [10, 13, 13]);
+    assert!(uncharge([&a, &parent, &top], 5));
+
+    // `c` charges `top` alone to 18; then only `top` reaches a new high.
+    assert!(try_charge([&c, &top], 10).is_ok());
+    assert!(try_charge([&a, &parent, &top], 3).is_ok());
+    assert_eq!(usages(&[&a, &parent, &top]), [3, 11, 21]);
+    assert_eq!(peaks(&[&a, &parent, &top]), [10, 13, 21]);
+
+    // After a reset at 11, 12 is a new high of `top`'s local peak only.
+    assert!(uncharge([&c, &top], 10));
+    assert_eq!(top.reset_local_peak(), (21, 11));
+    assert!(try_charge([&a, &parent, &top], 1).is_ok());
+    assert_eq!(usages(&[&a, &parent, &top]), [4, 12, 12]);
+    assert_eq!((top.local_peak(), top.peak()), (12, 21));
+    assert_eq!(peaks(&[&a, &parent]), [10, 13]);
+}
+
+#[test]
 fn zero_page_charge_succeeds_and_changes_nothing() {
     let child = Level::new();
     let parent = Level::new();

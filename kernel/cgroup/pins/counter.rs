@@ -100,10 +100,13 @@ impl Level {
 
     /// Records `usage` as reached.
     ///
-    /// The local peak is never above the peak: it starts at 0 with it, is
+    /// The local peak is not above the peak: it starts at 0 with it, is
     /// raised after it and restarts from no more than it. So a usage within
     /// the local peak is within both, and the steady state costs one
-    /// comparison and no atomic write.
+    /// comparison and no atomic write. With `Relaxed` ordering another CPU
+    /// may see a raise of the local peak before the raise of the peak that
+    /// came first; a usage it then finds within the local peak is still
+    /// recorded in the peak, by the charge that raised them both.
     #[inline]
     fn reached(&self, usage: u64) {
         if usage > self.local_peak.load(Ordering::Relaxed) {
@@ -130,11 +133,11 @@ impl Level {
     }
 
     /// Raises the usage by `pages` unless that would take it above the limit
-    /// or above `ceiling`. Returns whether the usage was raised, or why not.
+    /// or above `ceiling`. Returns the usage it raised to, or why not.
     ///
     /// Does not record a peak: [`try_charge`] does once every level accepted.
     #[inline]
-    fn try_raise(&self, pages: u64, ceiling: u64) -> Result<(), Why> {
+    fn try_raise(&self, pages: u64, ceiling: u64) -> Result<u64, Why> {
         let mut usage = self.usage.load(Ordering::Relaxed);
         let new = loop {
             let max = self.max.load(Ordering::SeqCst);
@@ -163,7 +166,7 @@ impl Level {
             self.lower(pages);
             return Err(Why::Limit);
         }
-        Ok(())
+        Ok(new)
     }
 
     /// Raises the usage by `pages` whatever the limit, saturating at
@@ -231,13 +234,20 @@ where
         return Ok(());
     }
     let levels = levels.into_iter();
+    // Whether some level reached a usage above its local peak.
+    let mut new_high = false;
     for level in levels.clone() {
-        if let Err(why) = level.try_raise(pages, ceiling) {
-            return Err(undo(levels, level, pages, why));
+        match level.try_raise(pages, ceiling) {
+            Ok(usage) => new_high |= usage > level.local_peak(),
+            Err(why) => return Err(undo(levels, level, pages, why)),
         }
     }
-    for level in levels {
-        level.reached(level.usage());
+    // A charge that took no level above its local peak has no peak to
+    // record: in the steady state it passes over its levels once.
+    if new_high {
+        for level in levels {
+            level.reached(level.usage());
+        }
     }
     Ok(())
 }

@@ -186,9 +186,9 @@ static int usage_wait(const char *cgroup, const char *key, long pages)
 }
 
 /*
- * Where a test charges: @cg, a child of @parent, for pins.stat's @key;
- * the root counts the charges of the whole host, and showed @base bytes
- * of @key when the test began.
+ * Where a test charges: @cg, a child of @parent, for pins.stat's @key, or
+ * the root alone if both are NULL; the root counts the charges of the
+ * whole host, and showed @base bytes of @key when the test began.
  */
 struct site {
 	const char *root;
@@ -212,16 +212,16 @@ static int site_init(struct site *s, const char *root, const char *parent,
 }
 
 /*
- * Returns 0 if the site's cgroup and its parent hold @pages pages, all of
- * them for its key, and the root's line for the key shows @pages pages
- * more than when the test began.
+ * Returns 0 if the site's cgroup and its parent (if it has them) hold
+ * @pages pages, all of them for its key, and the root's line for the key
+ * shows @pages pages more than when the test began.
  */
 static int site_check(const struct site *s, long pages, bool quiet)
 {
 	long long bytes;
 
-	if (usage_check(s->cg, s->key, pages, quiet) ||
-	    usage_check(s->parent, s->key, pages, quiet))
+	if (s->cg && (usage_check(s->cg, s->key, pages, quiet) ||
+		      usage_check(s->parent, s->key, pages, quiet)))
 		return -1;
 
 	bytes = pins_stat_bytes(s->root, s->key);
@@ -941,6 +941,23 @@ TEST_F(net, zerocopy_udp6)
 
 	ASSERT_EQ(0, corked_test(self->root, self->parent, self->cg,
 				 AF_INET6, SOCK_DGRAM, 0));
+}
+
+/*
+ * A send from a task in the root cgroup, which has no limit, is counted by
+ * the root alone: its zerocopy line shows what the send pins until the
+ * notification, and then what it showed before.
+ */
+TEST_F(net, zerocopy_in_root)
+{
+	struct site s;
+
+	if (!self->pins)
+		SKIP(return, "%s", self->why);
+
+	ASSERT_EQ(0, cg_enter_current(self->root));
+	ASSERT_EQ(0, site_init(&s, self->root, NULL, NULL, "zerocopy"));
+	ASSERT_EQ(CYCLE_PASS, corked_cycle(&s, AF_INET, SOCK_DGRAM, 0));
 }
 
 /* Two sends of one UDP datagram make one notification and add up. */
